@@ -1,0 +1,209 @@
+"""Command-line options, their ini keys and the YAML config, read into Settings.
+
+Every option ``--aicr-<name>`` also has the ini key ``aicr_<name>`` and a place in
+the YAML config (``<name>`` with dashes or underscores); the command line wins over
+the ini file, which wins over the YAML config.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_aicr.errors import ConfigError
+
+# name: (help, default, is_list)
+OPTIONS: dict[str, tuple[str, Any, bool]] = {
+    "dataset": ("dataset file or folder; repeatable; the plugin is off without one",
+                None, True),
+    "config": ("YAML with variants, endpoints, field map and gates "
+               "(default: aicr.yaml in the rootdir when present)", None, False),
+    "strategy": ("check, check-review or check-reflect-review; repeatable",
+                 None, True),
+    "model": ("model of the check stage; repeatable, one variant each "
+              "(default builtin:rules, the offline reviewer)", None, True),
+    "reflect-model": ("model of the reflect stage (default: the check model)",
+                      None, False),
+    "review-model": ("model of the review stage (default: the check model)",
+                     None, False),
+    "base-url": ("OpenAI-compatible endpoint (env AICR_BASE_URL, else "
+                 "OPENAI_BASE_URL)", None, False),
+    "keys-env": ("env var holding comma-separated API keys (default AICR_API_KEYS, "
+                 "else OPENAI_API_KEY)", None, False),
+    "timeout": ("per-request timeout in seconds (default 120)", None, False),
+    "similarity": ("matching threshold on cosine similarity (default 0.6)",
+                   None, False),
+    "ro-scope": ("sample or comment: where predictions matching a 'no change "
+                 "needed' comment count as RO (default sample)", None, False),
+    "min": ("gate METRIC=VALUE, e.g. f1=0.4; repeatable", None, True),
+    "max-errors": ("item errors tolerated before the run fails (default 0)",
+                   None, False),
+    "pos-neg-ratio": ("bring positives:negatives to R by dropping seeded-random "
+                      "samples of the class in excess", None, False),
+    "limit": ("keep only the first N samples", None, False),
+    "seed": ("seed of every random choice (default 0)", None, False),
+    "results": ("write the results JSON to this path", None, False),
+}
+
+_CONFIG_ONLY = {"variants", "fields"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a run, after command line, ini and YAML are merged."""
+
+    datasets: list[Path]
+    rootdir: Path
+    strategies: list[str] = field(default_factory=lambda: ["check"])
+    models: list[str] = field(default_factory=lambda: ["builtin:rules"])
+    reflect_model: str | None = None
+    review_model: str | None = None
+    base_url: str | None = None
+    keys_env: str | None = None
+    timeout: float = 120.0
+    similarity: float = 0.6
+    ro_scope: str = "sample"
+    minimums: list[str] = field(default_factory=list)
+    max_errors: int = 0
+    pos_neg_ratio: float | None = None
+    limit: int | None = None
+    seed: int = 0
+    results: Path | None = None
+    variants: list[Mapping[str, Any]] = field(default_factory=list)
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the ``--aicr-*`` options and ``aicr_*`` ini keys."""
+    group = parser.getgroup("aicr", "AI code reviewer evaluation (pytest-aicr)")
+    for name, (help_text, _default, is_list) in OPTIONS.items():
+        dest = "aicr_" + name.replace("-", "_")
+        action = "append" if is_list else "store"
+        group.addoption(f"--aicr-{name}", action=action, dest=dest, help=help_text)
+        parser.addini(dest, help=help_text, type="linelist" if is_list else "string")
+
+
+def read_settings(config: pytest.Config) -> Settings | None:
+    """The run's settings, or ``None`` when no dataset is given (plugin off)."""
+    datasets = _raw(config, "dataset", {})
+    if not datasets:
+        return None
+    yaml_config = _load_yaml_config(config)
+    raw = {name: _raw(config, name, yaml_config) for name in OPTIONS}
+    base = config.invocation_params.dir
+    return Settings(
+        datasets=[_path(base, p) for p in raw["dataset"] or datasets],
+        rootdir=config.rootpath,
+        strategies=raw["strategy"] or ["check"],
+        models=raw["model"] or ["builtin:rules"],
+        reflect_model=raw["reflect-model"],
+        review_model=raw["review-model"],
+        base_url=raw["base-url"]
+        or os.environ.get("AICR_BASE_URL")
+        or os.environ.get("OPENAI_BASE_URL"),
+        keys_env=raw["keys-env"],
+        timeout=_number(raw["timeout"], "timeout", 120.0, low=0.1),
+        similarity=_number(raw["similarity"], "similarity", 0.6, low=-1.0, high=1.0),
+        ro_scope=_choice(raw["ro-scope"], "ro-scope", ("sample", "comment")),
+        minimums=list(raw["min"] or []),
+        max_errors=int(_number(raw["max-errors"], "max-errors", 0, low=0)),
+        pos_neg_ratio=_optional_number(raw["pos-neg-ratio"], "pos-neg-ratio"),
+        limit=_optional_int(raw["limit"], "limit"),
+        seed=int(_number(raw["seed"], "seed", 0)),
+        results=_path(base, raw["results"]) if raw["results"] else None,
+        variants=list(yaml_config.get("variants") or []),
+        fields=dict(yaml_config.get("fields") or {}),
+    )
+
+
+def _raw(config: pytest.Config, name: str, yaml_config: Mapping[str, Any]) -> Any:
+    dest = "aicr_" + name.replace("-", "_")
+    value = config.getoption(dest)
+    if value is None or value == []:
+        value = config.getini(dest) or None
+    if value is None:
+        value = yaml_config.get(name)
+        if value is not None and OPTIONS[name][2] and not isinstance(value, list):
+            value = [value]
+    return value
+
+
+def _load_yaml_config(config: pytest.Config) -> dict[str, Any]:
+    named = config.getoption("aicr_config") or config.getini("aicr_config") or None
+    path = _path(config.invocation_params.dir, named) if named else None
+    if path is None:
+        default = config.rootpath / "aicr.yaml"
+        if not default.is_file():
+            return {}
+        path = default
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config {path}{line}: not valid YAML") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config {path}: expected a mapping of settings at the top")
+    normalised = {str(key).replace("_", "-"): value for key, value in loaded.items()}
+    known = set(OPTIONS) | _CONFIG_ONLY
+    for key in normalised:
+        if key not in known:
+            hint = difflib.get_close_matches(key, sorted(known), n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigError(f"config {path}: unknown key {key!r}{suggestion}")
+    return normalised
+
+
+def _path(base: Path, value: str | os.PathLike[str]) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _number(value: Any, name: str, default: float, low: float | None = None,
+            high: float | None = None) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--aicr-{name}: {value!r} is not a number") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+        raise ConfigError(f"--aicr-{name}: {value!r} must be {bounds}")
+    return number
+
+
+def _optional_number(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    number = _number(value, name, 0.0)
+    if number <= 0:
+        raise ConfigError(f"--aicr-{name}: {value!r} must be greater than 0")
+    return number
+
+
+def _optional_int(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    number = _number(value, name, 0.0, low=1)
+    if number != int(number):
+        raise ConfigError(f"--aicr-{name}: {value!r} must be a whole number")
+    return int(number)
+
+
+def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if value is None:
+        return choices[0]
+    if value not in choices:
+        raise ConfigError(f"--aicr-{name}: {value!r} is not one of {', '.join(choices)}")
+    return str(value)

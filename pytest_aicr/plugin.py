@@ -1,0 +1,46 @@
+"""pytest hooks of pytest-aicr: decide whether the plugin is on, then delegate.
+
+Without ``--aicr-dataset`` the plugin only registers its options: nothing heavy is
+imported and no hook does work. With it, an :class:`~pytest_aicr.session.Evaluation`
+is built and registered; it owns collection, running and judging.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_aicr.options import add_options, read_settings
+
+EVALUATION_KEY = pytest.StashKey["object"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ``--aicr-*`` options."""
+    add_options(parser)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Build the evaluation when a dataset is given; bad input is a usage error."""
+    from pytest_aicr.errors import UsageProblem
+
+    try:
+        settings = read_settings(config)
+        if settings is None:
+            return
+        from pytest_aicr.session import Evaluation
+
+        evaluation = Evaluation(config, settings)
+    except UsageProblem as problem:
+        raise pytest.UsageError(str(problem)) from None
+    config.stash[EVALUATION_KEY] = evaluation
+    config.pluginmanager.register(evaluation, "aicr-evaluation")
+    _point_collection_at_datasets(config, [str(p) for p in evaluation.dataset_paths])
+
+
+def _point_collection_at_datasets(config: pytest.Config, paths: list[str]) -> None:
+    """Collect the datasets; alone unless test paths were given explicitly."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = paths
+        return
+    config.args = [*config.args, *(p for p in paths if p not in config.args)]

@@ -1,0 +1,172 @@
+"""Aggregating item records into the run's results, and writing them as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pytest_aicr
+from pytest_aicr.gates import GateVerdict
+from pytest_aicr.metrics import bootstrap_intervals, compute_metrics
+from pytest_aicr.options import Settings
+from pytest_aicr.outcome import Counts
+from pytest_aicr.variants import Variant
+
+SCHEMA_VERSION = 1
+VerdictFn = Callable[[Mapping[str, Mapping[str, float | None]]], list[GateVerdict]]
+
+
+@dataclass
+class RunSummary:
+    """Everything a run reports: per-variant figures, samples, gates."""
+
+    variants: dict[str, dict[str, Any]]
+    samples: list[dict[str, Any]]
+    gates: list[GateVerdict]
+    run: dict[str, Any]
+    wall_time: float
+    failed_gates: list[GateVerdict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def error_count(self) -> int:
+        """Items that ended in an error, over all variants."""
+        return sum(v["errors"] for v in self.variants.values())
+
+    def as_json(self) -> dict[str, Any]:
+        """The results file's content (DESIGN section 10)."""
+        return {
+            "schema": SCHEMA_VERSION,
+            "variants": self.variants,
+            "samples": self.samples,
+            "gates": [verdict.as_record() for verdict in self.gates],
+            "keys": {},
+            "run": self.run,
+        }
+
+
+def build_summary(
+    records: Sequence[Mapping[str, Any]],
+    variants: Sequence[Variant],
+    *,
+    verdicts: VerdictFn,
+    settings: Settings,
+    wall_time: float,
+) -> RunSummary:
+    """Sum counts per variant, compute metrics and intervals, apply the gates."""
+    ordered = sorted(records, key=lambda record: tuple(record.get("order", ())))
+    samples = [_sample_entry(record) for record in ordered]
+    figures = {
+        variant.name: variant_figures(
+            [s for s in samples if s["variant"] == variant.name], settings.seed
+        )
+        for variant in variants
+    }
+    gate_verdicts = verdicts({name: fig["metrics"] for name, fig in figures.items()})
+    return RunSummary(
+        variants=figures,
+        samples=samples,
+        gates=gate_verdicts,
+        run=_run_info(variants, settings),
+        wall_time=wall_time,
+        failed_gates=[verdict for verdict in gate_verdicts if not verdict.passed],
+    )
+
+
+def _sample_entry(record: Mapping[str, Any]) -> dict[str, Any]:
+    keep = ("input_id", "variant", "class", "counts", "status", "error", "predicted",
+            "matches", "stages", "usage", "source", "nodeid")
+    return {name: record.get(name) for name in keep}
+
+
+def variant_figures(samples: Sequence[Mapping[str, Any]], seed: int) -> dict[str, Any]:
+    """Counts, metrics, intervals, errors, per-stage figures and tokens of a variant."""
+    ok = [s for s in samples if s["status"] == "ok"]
+    per_sample = [Counts(**s["counts"]) for s in ok]
+    counts = sum(per_sample, Counts())
+    errors = Counter(s["error"]["category"] for s in samples if s["status"] == "error")
+    return {
+        "counts": counts.as_dict(),
+        "metrics": compute_metrics(counts),
+        "intervals": bootstrap_intervals(per_sample, seed=seed),
+        "samples": len(samples),
+        "errors": sum(errors.values()),
+        "errors_by_category": dict(sorted(errors.items())),
+        "stages": _stage_figures(ok),
+        "tokens": _token_totals(ok),
+    }
+
+
+def _stage_figures(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    totals: dict[str, Counts] = {}
+    for sample in samples:
+        for stage, entry in (sample.get("stages") or {}).items():
+            totals[stage] = totals.get(stage, Counts()) + Counts(**entry["counts"])
+    return {
+        stage: {"counts": counts.as_dict(), "metrics": compute_metrics(counts)}
+        for stage, counts in totals.items()
+    }
+
+
+def _token_totals(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    per_stage: dict[str, dict[str, int]] = {}
+    for sample in samples:
+        for stage, usage in (sample.get("usage") or {}).items():
+            slot = per_stage.setdefault(stage, {})
+            for name, count in usage.items():
+                slot[name] = slot.get(name, 0) + int(count)
+    total: dict[str, int] = {}
+    for usage in per_stage.values():
+        for name, count in usage.items():
+            total[name] = total.get(name, 0) + count
+    return {"total": total, "stages": per_stage}
+
+
+def _run_info(variants: Sequence[Variant], settings: Settings) -> dict[str, Any]:
+    return {
+        "versions": {
+            "pytest_aicr": pytest_aicr.__version__,
+            "pytest": pytest.__version__,
+            "python": platform.python_version(),
+        },
+        "prompt_hashes": {v.name: v.prompt_hashes() for v in variants},
+        "variants": {
+            v.name: {"strategy": v.strategy, "models": dict(v.models)} for v in variants
+        },
+        "config": {
+            "datasets": [str(path) for path in settings.datasets],
+            "similarity": settings.similarity,
+            "ro_scope": settings.ro_scope,
+            "pos_neg_ratio": settings.pos_neg_ratio,
+            "limit": settings.limit,
+            "seed": settings.seed,
+            "min": list(settings.minimums),
+            "max_errors": settings.max_errors,
+        },
+    }
+
+
+def write_results(path: Path, summary: RunSummary) -> str | None:
+    """Write the results JSON atomically; return a problem instead of raising."""
+    text = json.dumps(summary.as_json(), ensure_ascii=False, indent=1, default=str)
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".aicr-")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text + "\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)
+        return f"results not written to {path}: {exc.strerror or exc}"
+    return None

@@ -1,0 +1,274 @@
+"""The evaluation of one pytest run: plan, run items, gather and judge.
+
+:class:`Evaluation` is registered as a plugin when ``--aicr-dataset`` is given.
+Every process (xdist controller and workers alike) plans the same items from the
+same files; workers run items and attach a plain-JSON record to each report; only
+the process that owns the session gathers records, applies gates, writes outputs
+and sets the exit status.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from pytest_aicr.chain import Strategy, available_strategies
+from pytest_aicr.client import EndpointSettings, ModelGateway
+from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
+from pytest_aicr.dataset import Sample, dataset_files, load_samples, select_samples
+from pytest_aicr.errors import DatasetError, StageError
+from pytest_aicr.gates import apply_minimums, parse_minimum
+from pytest_aicr.keys import keys_from_env
+from pytest_aicr.matching import Embedder, similarity_matrix
+from pytest_aicr.options import Settings
+from pytest_aicr.outcome import Counts, score_item
+from pytest_aicr.results import RunSummary, build_summary, write_results
+from pytest_aicr.variants import Variant, build_variants, variants_from_config
+
+
+class Evaluation:
+    """Plans the items of a run, evaluates them and judges the run."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.started = time.time()
+        self.strategies = available_strategies()
+        self.variants = self._variants()
+        self.rules = [parse_minimum(text) for text in settings.minimums]
+        self._plan = self._plan_samples()
+        self._gateway: ModelGateway | None = None
+        self._embedder = Embedder()
+        self.records: list[dict[str, Any]] = []
+        self.other_failures = 0
+        self.summary: RunSummary | None = None
+
+    # planning
+
+    def _variants(self) -> list[Variant]:
+        stage_lists = {name: cls.stages for name, cls in self.strategies.items()}
+        if self.settings.variants:
+            return variants_from_config(
+                self.settings.variants, stage_lists, self.settings.rootdir
+            )
+        return build_variants(
+            self.settings.strategies,
+            self.settings.models,
+            stage_stages=stage_lists,
+            reflect_model=self.settings.reflect_model,
+            review_model=self.settings.review_model,
+            rootdir=self.settings.rootdir,
+        )
+
+    def _plan_samples(self) -> dict[Path, list[tuple[Sample, str, int]]]:
+        files: list[Path] = []
+        for path in self.settings.datasets:
+            files.extend(p.resolve() for p in dataset_files(path))
+        loaded: list[tuple[Path, Sample]] = []
+        owner: dict[str, Path] = {}
+        for path in dict.fromkeys(files):
+            for sample in load_samples(path, self.settings.fields):
+                if sample.key in owner:
+                    raise DatasetError(
+                        f"{path}:{sample.line}: input_id {sample.input_id!r} is also "
+                        f"in {owner[sample.key]}; an input_id must be unique across "
+                        "datasets"
+                    )
+                owner[sample.key] = path
+                loaded.append((path, sample))
+        chosen = select_samples(
+            [sample for _, sample in loaded],
+            pos_neg_ratio=self.settings.pos_neg_ratio,
+            limit=self.settings.limit,
+            seed=self.settings.seed,
+        )
+        kept = {id(sample) for sample in chosen}
+        plan: dict[Path, list[tuple[Sample, str, int]]] = {path: [] for path in files}
+        by_file: dict[Path, list[Sample]] = {path: [] for path in files}
+        for path, sample in loaded:
+            if id(sample) in kept:
+                by_file[path].append(sample)
+        ordinal = 0
+        for path, samples in by_file.items():
+            for sample, name in zip(samples, item_names(samples), strict=True):
+                plan[path].append((sample, name, ordinal))
+                ordinal += 1
+        return plan
+
+    def planned_samples(self, path: Path) -> list[tuple[Sample, str, int]]:
+        """The chosen samples of one file with their item names and ordinals."""
+        return self._plan.get(path.resolve(), [])
+
+    @property
+    def dataset_paths(self) -> list[Path]:
+        """Every dataset file of the run."""
+        return list(self._plan)
+
+    @property
+    def is_worker(self) -> bool:
+        """True in an xdist worker, which runs items but judges nothing."""
+        return hasattr(self.config, "workerinput")
+
+    # running
+
+    def evaluate(
+        self, sample: Sample, variant: Variant
+    ) -> tuple[dict[str, Any], StageError | None]:
+        """Run one item's chain and score it; a chain error becomes a record."""
+        record: dict[str, Any] = {
+            "input_id": sample.input_id,
+            "variant": variant.name,
+            "class": sample.sample_class,
+            "source": f"{sample.source}:{sample.line}",
+        }
+        strategy: Strategy = self.strategies[variant.strategy]()
+        try:
+            result = strategy.run(sample, variant, self.gateway)
+        except StageError as error:
+            record.update(
+                counts=Counts().as_dict(), status="error", error=error.as_record(),
+                predicted=[], matches=[], stages={}, usage={},
+            )
+            return record, error
+        settings = self.settings
+        predicted = [comment.comment for comment in result.predicted]
+        counts, matches = score_item(
+            sample, predicted, self._similarity, settings.similarity, settings.ro_scope
+        )
+        stages = {}
+        if len(result.stage_outputs) > 1:
+            for stage, comments in result.stage_outputs.items():
+                stage_counts, _ = score_item(
+                    sample, [c.comment for c in comments], self._similarity,
+                    settings.similarity, settings.ro_scope,
+                )
+                stages[stage] = {"counts": stage_counts.as_dict()}
+        record.update(
+            counts=counts.as_dict(),
+            status="ok",
+            error=None,
+            predicted=[comment.as_record() for comment in result.predicted],
+            matches=[vars(match) for match in matches],
+            stages=stages,
+            usage=result.usage,
+        )
+        return record, None
+
+    @property
+    def gateway(self) -> ModelGateway:
+        """The process's model gateway, made on first use."""
+        if self._gateway is None:
+            self._gateway = ModelGateway(
+                EndpointSettings(
+                    base_url=self.settings.base_url,
+                    keys=keys_from_env(self.settings.keys_env),
+                    timeout=self.settings.timeout,
+                )
+            )
+        return self._gateway
+
+    def _similarity(
+        self, left: Sequence[str], right: Sequence[str]
+    ) -> NDArray[np.float64]:
+        vectors = self._embedder.embed([*left, *right])
+        return similarity_matrix(vectors[: len(left)], vectors[len(left) :])
+
+    # hooks
+
+    def pytest_collect_file(
+        self, file_path: Path, parent: pytest.Collector
+    ) -> DatasetNode | None:
+        """Dataset files become dataset nodes."""
+        if file_path.resolve() not in self._plan:
+            return None
+        node = DatasetNode.from_parent(parent, path=file_path)
+        node.evaluation = self
+        return node
+
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        """Inside a dataset folder, only dataset files are collected."""
+        resolved = collection_path.resolve()
+        for folder in self.settings.datasets:
+            folder = folder.resolve()
+            if folder.is_dir() and resolved.is_relative_to(folder):
+                if resolved.is_file() and resolved not in self._plan:
+                    return True
+        return None
+
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        """Passed items show their outcome, e.g. ``TP`` or ``FP+FN``."""
+        if report.when != "call" or not report.passed:
+            return None
+        record = _record_of(report)
+        if record is None:
+            return None
+        label = Counts(**record["counts"]).label()
+        return "passed", ".", (label, {"green": True})
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Gather records where the session is judged."""
+        if self.is_worker:
+            return
+        record = _record_of(report) if report.when == "call" else None
+        if record is not None:
+            self.records.append(record)
+        elif report.failed:
+            self.other_failures += 1
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Judge the run: metrics, gates, outputs, exit status."""
+        if self._gateway is not None:
+            self._gateway.close()
+        if self.is_worker:
+            return
+        self.summary = build_summary(
+            self.records,
+            self.variants,
+            verdicts=lambda metrics: apply_minimums(self.rules, metrics),
+            settings=self.settings,
+            wall_time=time.time() - self.started,
+        )
+        if self.settings.results is not None:
+            problem = write_results(self.settings.results, self.summary)
+            if problem is not None:
+                self.summary.problems.append(problem)
+        self._set_exit_status(session, self.summary)
+
+    def _set_exit_status(self, session: pytest.Session, summary: RunSummary) -> None:
+        status = session.exitstatus
+        if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return
+        errors_fail = summary.error_count > self.settings.max_errors
+        if summary.failed_gates or errors_fail or self.other_failures or summary.problems:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        else:
+            session.exitstatus = pytest.ExitCode.OK
+
+    def pytest_terminal_summary(
+        self, terminalreporter: pytest.TerminalReporter
+    ) -> None:
+        """Print the run's metrics and verdicts."""
+        if self.summary is None:
+            return
+        from pytest_aicr.summary import write_summary
+
+        write_summary(terminalreporter, self.summary, self.settings)
+
+
+def _record_of(report: pytest.TestReport) -> dict[str, Any] | None:
+    for name, value in report.user_properties:
+        if name == RECORD_KEY and isinstance(value, dict):
+            return value
+    return None
+
+
+__all__ = ["EvalItem", "Evaluation"]

@@ -1,0 +1,82 @@
+"""The terminal summary: per-variant counts and metrics, errors, gate verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_aicr.metrics import METRIC_NAMES
+from pytest_aicr.options import Settings
+from pytest_aicr.outcome import COUNT_NAMES
+from pytest_aicr.results import RunSummary
+
+
+def write_summary(
+    reporter: pytest.TerminalReporter, summary: RunSummary, settings: Settings
+) -> None:
+    """Write the summary; under ``-q`` only failures of the run are shown."""
+    quiet = reporter.config.get_verbosity() < 0
+    if not quiet:
+        reporter.write_sep("=", "aicr evaluation")
+        for name, figures in summary.variants.items():
+            _write_variant(reporter, name, figures)
+        reporter.write_line(
+            f"similarity threshold {settings.similarity:g}, ro-scope "
+            f"{settings.ro_scope}, wall time {summary.wall_time:.1f} s"
+        )
+        for verdict in summary.gates:
+            if verdict.passed:
+                reporter.write_line(f"gate passed: {verdict.message}", green=True)
+    for verdict in summary.failed_gates:
+        reporter.write_line(f"gate FAILED: {verdict.message}", red=True, bold=True)
+    errors = summary.error_count
+    if errors:
+        tolerated = errors <= settings.max_errors
+        verb = "tolerated" if tolerated else "fail the run"
+        reporter.write_line(
+            f"{errors} item error(s) {verb} (--aicr-max-errors {settings.max_errors})",
+            yellow=tolerated,
+            red=not tolerated,
+        )
+    for problem in summary.problems:
+        reporter.write_line(problem, red=True)
+
+
+def _write_variant(
+    reporter: pytest.TerminalReporter, name: str, figures: dict[str, Any]
+) -> None:
+    counts = figures["counts"]
+    reporter.write_line(f"{name}: {figures['samples']} items", bold=True)
+    reporter.write_line(
+        "  counts   " + "  ".join(f"{c}={counts[c]}" for c in COUNT_NAMES)
+    )
+    for metric in METRIC_NAMES:
+        reporter.write_line(
+            f"  {metric:<5}    {format_metric(figures['metrics'][metric])}"
+            f"{_interval(figures['intervals'].get(metric))}"
+        )
+    for stage, stage_figures in figures.get("stages", {}).items():
+        metrics = stage_figures["metrics"]
+        shown = "  ".join(f"{m}={format_metric(metrics[m])}" for m in ("pre", "rec", "f1"))
+        reporter.write_line(f"  stage {stage:<8} {shown}")
+    by_category = figures["errors_by_category"]
+    if by_category:
+        listed = ", ".join(f"{cat} {n}" for cat, n in by_category.items())
+        reporter.write_line(f"  errors   {figures['errors']} ({listed})", yellow=True)
+    tokens = figures["tokens"]["total"]
+    if tokens:
+        reporter.write_line(
+            "  tokens   " + "  ".join(f"{k}={v}" for k, v in sorted(tokens.items()))
+        )
+
+
+def format_metric(value: float | None) -> str:
+    """A metric as shown to people: three decimals or ``n/a``."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _interval(interval: list[float] | None) -> str:
+    if not interval:
+        return ""
+    return f"  [{interval[0]:.3f}, {interval[1]:.3f}]"

@@ -1,0 +1,161 @@
+"""A scripted OpenAI-compatible chat-completions server on 127.0.0.1 for tests.
+
+A *script* maps each request to a :class:`Reply`: status, content, headers, delay.
+Every request is recorded (model, messages, the key's last 4 characters, time), and
+the server can count requests a key sent over a per-window budget.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """What the server answers to one request."""
+
+    content: str | None = '{"comments": []}'
+    status: int = 200
+    finish_reason: str = "stop"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+    delay: float = 0.0
+    usage: dict[str, int] = field(
+        default_factory=lambda: {"prompt_tokens": 10, "completion_tokens": 5}
+    )
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the server saw it."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    key: str
+    at: float
+    body: dict[str, Any]
+
+    @property
+    def prompt(self) -> str:
+        return "\n".join(str(m.get("content", "")) for m in self.messages)
+
+
+Script = Callable[[Seen], Reply]
+
+
+class FakeServer:
+    """Start with ``with FakeServer(script) as server:``; ``server.url`` is the base."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> FakeServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def over_budget(self, limit: int, window: float) -> int:
+        """Requests that exceeded ``limit`` per ``window`` seconds for their key."""
+        over = 0
+        by_key: dict[str, list[float]] = {}
+        for seen in sorted(self.seen, key=lambda s: s.at):
+            times = by_key.setdefault(seen.key, [])
+            if sum(1 for t in times if seen.at - t < window) >= limit:
+                over += 1
+            times.append(seen.at)
+        return over
+
+    def _record(self, seen: Seen) -> None:
+        with self._lock:
+            self.seen.append(seen)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                seen = Seen(
+                    model=body.get("model", ""),
+                    messages=body.get("messages", []),
+                    key=key[-4:],
+                    at=time.monotonic(),
+                    body=body,
+                )
+                server._record(seen)
+                reply = server.script(seen)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                self._send(reply, body.get("model", ""))
+
+            def _send(self, reply: Reply, model: str) -> None:
+                if reply.body is not None:
+                    payload = reply.body.encode("utf-8")
+                elif reply.status == 200:
+                    payload = json.dumps(_completion(reply, model)).encode("utf-8")
+                else:
+                    error = {"error": {"message": f"status {reply.status}"}}
+                    payload = json.dumps(error).encode("utf-8")
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        return Handler
+
+
+def _completion(reply: Reply, model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.content},
+                "finish_reason": reply.finish_reason,
+            }
+        ],
+        "usage": {**reply.usage, "total_tokens": sum(reply.usage.values())},
+    }
+
+
+def comments_reply(*texts: str, valid: list[bool] | None = None) -> Reply:
+    """A reply holding these comments (with ``valid`` flags for a review stage)."""
+    comments: list[dict[str, Any]] = [{"comment": text} for text in texts]
+    if valid is not None:
+        for comment, flag in zip(comments, valid, strict=True):
+            comment["valid"] = flag
+    return Reply(content=json.dumps({"comments": comments}))
