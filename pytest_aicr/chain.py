@@ -42,7 +42,9 @@ class Strategy:
     name: ClassVar[str]
     stages: ClassVar[tuple[str, ...]]
 
-    def run(self, sample: Sample, variant: Variant, gateway: ModelGateway) -> ChainResult:
+    def run(
+        self, sample: Sample, variant: Variant, gateway: ModelGateway
+    ) -> ChainResult:
         """Run every stage in order; a stage error propagates with its stage."""
         result = ChainResult()
         comments: list[Comment] = []

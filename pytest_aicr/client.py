@@ -8,7 +8,6 @@ bounded timeout. HTTP failures become the error categories of DESIGN section 5.
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from pytest_aicr.errors import (
     StageError,
     TooLong,
 )
-from pytest_aicr.keys import ApiKey, scrub
+from pytest_aicr.keys import ApiKey, KeySource, scrub
 
 if TYPE_CHECKING:
     import openai
@@ -67,7 +66,7 @@ class EndpointSettings:
     """Where remote models live and how long a request may take."""
 
     base_url: str | None
-    keys: Sequence[ApiKey]
+    keys: KeySource
     timeout: float = 120.0
 
 
@@ -78,7 +77,6 @@ class ModelGateway:
         self._settings = settings
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
-        self._next_key = itertools.cycle(range(max(len(settings.keys), 1)))
 
     def complete(self, request: StageRequest) -> Answer:
         """Answer one stage request or raise a :class:`StageError`."""
@@ -86,26 +84,18 @@ class ModelGateway:
             from pytest_aicr.builtin_model import answer_builtin
 
             return answer_builtin(request)
-        key = self._take_key(request.stage)
         try:
+            key = self._settings.keys.acquire()
             return self._call(request, key)
         except StageError as error:
-            error.message = scrub(error.message, list(self._settings.keys))
+            error.stage = error.stage or request.stage
+            error.message = scrub(error.message, list(self._settings.keys.keys))
             raise
 
     def close(self) -> None:
         """Close the pooled HTTP client."""
         if self._client is not None:
             self._client.close()
-
-    def _take_key(self, stage: str) -> ApiKey:
-        if not self._settings.keys:
-            raise NoKey(
-                "no API key: set AICR_API_KEYS (comma-separated) or OPENAI_API_KEY",
-                stage=stage,
-            )
-        with self._lock:
-            return self._settings.keys[next(self._next_key)]
 
     def _openai(self) -> openai.OpenAI:
         with self._lock:
@@ -136,28 +126,25 @@ class ModelGateway:
                 stage=request.stage,
             ) from None
         except openai.APIStatusError as exc:
-            raise status_error(exc.status_code, _body_text(exc), request.stage) from None
+            raise status_error(
+                exc.status_code, _body_text(exc), request.stage
+            ) from None
         return _answer_of(completion, request.stage)
 
 
 def _make_client(settings: EndpointSettings) -> openai.OpenAI:
-    import httpx
     import openai
 
     if not settings.base_url:
         raise ConfigError(
             "no endpoint: set --aicr-base-url, AICR_BASE_URL or OPENAI_BASE_URL"
         )
-    http_client = httpx.Client(
-        timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-    )
     return openai.OpenAI(
         base_url=settings.base_url,
         api_key="unset",
         max_retries=0,
         timeout=settings.timeout,
-        http_client=http_client,
+        http_client=openai.DefaultHttpxClient(timeout=settings.timeout),
     )
 
 
@@ -174,16 +161,19 @@ def status_error(status: int, body: str, stage: str) -> StageError:
     if status == 400:
         if any(word in body.lower() for word in _TOO_LONG_WORDS):
             return TooLong(f"the prompt is too long: {short}", stage=stage, status=400)
-        return BadRequest(f"the endpoint rejected the request: {short}", stage=stage,
-                          status=400)
+        return BadRequest(
+            f"the endpoint rejected the request: {short}", stage=stage, status=400
+        )
     if status in (401, 403):
-        return NoKey("the key was rejected (invalid or out of quota)", stage=stage,
-                     status=status)
+        return NoKey(
+            "the key was rejected (invalid or out of quota)", stage=stage, status=status
+        )
     if status == 450:
         return InputRefused("the input was refused by policy", stage=stage, status=450)
     if status == 451:
-        return OutputRefused("the output was refused by policy", stage=stage,
-                             status=451)
+        return OutputRefused(
+            "the output was refused by policy", stage=stage, status=451
+        )
     if status == 429:
         return RateLimited("rate limited", stage=stage, status=429)
     if status == 408:

@@ -115,4 +115,8 @@ class EvalItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         """Where the sample was read, for pytest's headers."""
-        return self.path, self.sample.line - 1, f"{self.sample.key} [{self.variant.name}]"
+        return (
+            self.path,
+            self.sample.line - 1,
+            f"{self.sample.key} [{self.variant.name}]",
+        )

@@ -11,7 +11,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from pytest_aicr.errors import DatasetError
 from pytest_aicr.readers import SUPPORTED_SUFFIXES, RawRow, read_rows
@@ -151,7 +151,9 @@ def _comments_of(row: RawRow) -> list[RatedComment]:
         outputs = row.fields["outputs"]
         if not isinstance(outputs, list):
             _fail(row, "outputs", "a list of {output, is_like} objects", outputs)
-        return [_comment(row, entry, f"outputs[{i}]") for i, entry in enumerate(outputs)]
+        return [
+            _comment(row, entry, f"outputs[{i}]") for i, entry in enumerate(outputs)
+        ]
     return [_comment(row, row.fields, "")]
 
 
@@ -208,7 +210,7 @@ def _optional_text(row: RawRow, name: str) -> str | None:
         return None
     if not isinstance(value, str):
         _fail(row, name, "text", value)
-    return value
+    return str(value)
 
 
 def _stage_mapping(row: RawRow, name: str) -> dict[str, Any]:
@@ -228,7 +230,7 @@ def _priority(row: RawRow) -> float:
         _fail(row, "priority", "a number (smaller runs first)", value)
 
 
-def _fail(row: RawRow, name: str, expected: str, got: object) -> Any:
+def _fail(row: RawRow, name: str, expected: str, got: object) -> NoReturn:
     shown = "nothing" if got is None else repr(got)[:60]
     raise DatasetError(f"{row.where}: field `{name}`: expected {expected}, got {shown}")
 

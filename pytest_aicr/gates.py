@@ -76,6 +76,8 @@ def apply_minimums(
                 continue
             passed = value >= rule.minimum
             sign = ">=" if passed else "<"
-            message = f"{rule.metric} = {value:.3f} {sign} {rule.minimum:g} for {variant}"
+            message = (
+                f"{rule.metric} = {value:.3f} {sign} {rule.minimum:g} for {variant}"
+            )
             verdicts.append(GateVerdict(rule.text, variant, passed, message))
     return verdicts

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
+
+from pytest_aicr.errors import NoKey
 
 _LONG_KEY = 16
 
@@ -55,3 +61,77 @@ def scrub(text: str, keys: list[ApiKey]) -> str:
         if key.secret:
             text = text.replace(key.secret, key.label)
     return text
+
+
+class KeySource(Protocol):
+    """Hands out keys for requests and hears how they fared.
+
+    ``acquire`` blocks until a key may be used without exceeding its budget and
+    raises :class:`~pytest_aicr.errors.NoKey` once every key has been taken out.
+    """
+
+    def acquire(self) -> ApiKey:
+        """A key that may send one request now."""
+        ...
+
+    def cool_down(self, key: ApiKey, seconds: float | None) -> None:
+        """The server answered 429: rest this key (``None``: the source decides)."""
+        ...
+
+    def remove(self, key: ApiKey) -> None:
+        """The server rejected this key (401/403): take it out for the whole run."""
+        ...
+
+    @property
+    def keys(self) -> Sequence[ApiKey]:
+        """Every key given to the run, removed ones included."""
+        ...
+
+
+class RoundRobinKeys:
+    """Keys in turn within one process, with no rate limit."""
+
+    def __init__(self, keys: Sequence[ApiKey]) -> None:
+        self._keys = list(keys)
+        self._removed: set[int] = set()
+        self._resting_until: dict[int, float] = {}
+        self._turn = 0
+        self._lock = threading.Lock()
+
+    @property
+    def keys(self) -> Sequence[ApiKey]:
+        """Every key given to the run."""
+        return self._keys
+
+    def acquire(self) -> ApiKey:
+        """The next key that is neither removed nor resting, in turn."""
+        with self._lock:
+            live = [k for k in self._keys if k.index not in self._removed]
+            if not live:
+                raise NoKey(
+                    "no usable API key: set AICR_API_KEYS (comma-separated) or "
+                    "OPENAI_API_KEY; keys rejected with 401/403 were taken out"
+                )
+            key = min(
+                live,
+                key=lambda k: (
+                    self._resting_until.get(k.index, 0.0),
+                    (k.index - self._turn) % len(self._keys),
+                ),
+            )
+            self._turn = key.index + 1
+            wait = self._resting_until.get(key.index, 0.0) - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        return key
+
+    def cool_down(self, key: ApiKey, seconds: float | None) -> None:
+        """Rest the key for ``seconds`` (1 s when unknown)."""
+        with self._lock:
+            until = time.monotonic() + (1.0 if seconds is None else seconds)
+            self._resting_until[key.index] = until
+
+    def remove(self, key: ApiKey) -> None:
+        """Take the key out of the rotation."""
+        with self._lock:
+            self._removed.add(key.index)

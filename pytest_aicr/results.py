@@ -83,8 +83,20 @@ def build_summary(
 
 
 def _sample_entry(record: Mapping[str, Any]) -> dict[str, Any]:
-    keep = ("input_id", "variant", "class", "counts", "status", "error", "predicted",
-            "matches", "stages", "usage", "source", "nodeid")
+    keep = (
+        "input_id",
+        "variant",
+        "class",
+        "counts",
+        "status",
+        "error",
+        "predicted",
+        "matches",
+        "stages",
+        "usage",
+        "source",
+        "nodeid",
+    )
     return {name: record.get(name) for name in keep}
 
 

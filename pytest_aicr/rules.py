@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -231,6 +232,7 @@ _CATCH = re.compile(
     r"\bcatch\s*\(\s*(?:final\s+)?(?P<what>[\w.$|\s]+?)\s+(?P<var>\w+)\s*\)\s*\{"
     r"(?P<rest>.*)$"
 )
+_HEAD = re.compile(r"\bexcept\b[^:]*|\bcatch\s*\([^)]*\)")
 _BROAD = frozenset({"Exception", "BaseException", "Throwable"})
 _SWALLOW = frozenset({"pass", "...", "continue"})
 _Handler = tuple[list[str], str, list[str]]  # caught types, variable, body statements
@@ -283,10 +285,11 @@ def _check_swallowed(ctx: _Ctx, i: int) -> str | None:
         return None
     if not all(statement.rstrip(";") in _SWALLOW for statement in found[2]):
         return None
-    head = ctx.lines[i].code.strip().split(":")[0].split("{")[0].strip()
+    head = _HEAD.search(ctx.lines[i].code)
+    what = f"`{head[0].strip()}{':' if ctx.family == 'python' else ''}`" if head else ""
     also = " (even KeyboardInterrupt and SystemExit)" if not found[0] else ""
     return (
-        f"`{head}` silently swallows every error{also}, which hides real bugs. "
+        f"{what} silently swallows every error{also}, which hides real bugs. "
         "Please catch the specific exception you expect, and at least log it."
     )
 
@@ -314,7 +317,7 @@ def _check_broad_catch(ctx: _Ctx, i: int) -> str | None:
 
 
 _THROW_NEW = re.compile(r"\bthrow\s+new\s+(?P<type>[\w.$]+)")
-_RAISE_NEW = re.compile(r"^\s*raise\s+[\w.]+\s*\(")
+_RAISE_NEW = re.compile(r"^\s*raise\s+(?!SystemExit\b)[\w.]+\s*\(")
 
 
 def _statement(ctx: _Ctx, i: int) -> str:
@@ -364,8 +367,9 @@ def _check_lost_cause(ctx: _Ctx, i: int) -> str | None:
         if (var := _except_var(ctx, i)) is None:
             return None
         return (
-            "Please chain this to the caught exception (`raise ... from "
-            f"{var or 'err'}`) so the original cause stays attached to the traceback."
+            f"Please use `raise ... from {var or 'err'}` here: it marks the caught "
+            "exception as the cause instead of reporting a second error raised "
+            "while handling the first."
         )
     if not (match := _THROW_NEW.search(code)):
         return None
@@ -381,10 +385,10 @@ def _check_lost_cause(ctx: _Ctx, i: int) -> str | None:
 _SECRET = re.compile(
     r"(?i)(?<![\w.])(?P<name>[\w.-]*?(?:password|passwd|secret|token|api[_-]?key"
     r"|access[_-]?key|private[_-]?key|auth[_-]?key))[\"']?\s*(?::\s*[\w\[\].]+\s*)?"
-    r"(?::=|=>|=|:)\s*(?P<q>[\"'])(?P<value>[^\"'\s]{4,})(?P=q)"
+    r"(?::=|=>|=|:)\s*(?P<q>[\"'])(?P<value>[\w+/=.!@$%^&~-]{4,})(?P=q)"
 )
 _NOT_SECRET = re.compile(  # constant names, key names, placeholders, xxxx
-    r"^(?:[A-Z]+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z]+(?:[._-][a-z]+)+|(.)\1+|[$%{<].*"
+    r"^(?:[A-Z]+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z]+(?:[._-][a-z]+)+|(.)\1+|[$%].*|.*\.\.\..*"
     r"|(?i:.*(?:password|passwd|secret|token|key).*))$"
 )
 
@@ -407,11 +411,12 @@ _MUTABLE = re.compile(
 
 
 def _check_mutable_default(ctx: _Ctx, i: int) -> str | None:
-    if not (match := _MUTABLE.search(ctx.signatures.get(i, ""))):
+    found = _MUTABLE.finditer(ctx.signatures.get(i, ""))
+    if not (names := ", ".join(f"`{match['name']}`" for match in found)):
         return None
     return (
-        f"`{match['name']}` has a mutable default argument, which is created once and "
-        "shared by every call. Please default to `None` and create it in the body."
+        f"Mutable default argument ({names}): it is created once and shared by "
+        "every call. Please default to `None` and create it in the body instead."
     )
 
 
@@ -434,22 +439,33 @@ _C_CALL = re.compile(r"^(?:[\w$]+(?:\.[\w$]+)*\s*\(|(?:if|for|while|switch)\s*\(
 def _python_parses(text: str) -> bool:
     for candidate in (text, text + " pass"):
         try:
-            statement = ast.parse(candidate).body[0]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                statement = ast.parse(candidate).body[0]
         except (SyntaxError, ValueError, IndexError):
             continue
+        if isinstance(statement, ast.Expr) and re.match(r"[\w.]+\s", text):
+            return False  # `WORD (note)` is prose, code has no space before `(`
         if isinstance(statement, ast.Expr):
             return isinstance(statement.value, ast.Call)
         return isinstance(statement, _PY_CODE_STMTS)
     return bool(_PY_CLAUSE.match(text))
 
 
-def _commented_code(ctx: _Ctx, line: _Line) -> str | None:
-    """Return the comment text when the whole line is commented-out code."""
+def _commented_code(ctx: _Ctx, line: _Line, nested: bool = False) -> str | None:
+    """Return the comment text when the whole line is commented-out code.
+
+    A line indented inside its comment (``#     foo()``) counts only when
+    ``nested``: on its own it is usually an example in a prose comment.
+    """
     marker = {"python": "#", "c": "//"}.get(ctx.family)
     if marker is None or line.code.strip() or not line.comment.startswith(marker):
         return None
-    text = line.comment.lstrip(marker[0]).strip()
+    raw = line.comment.lstrip(marker[0])
+    text = raw.strip()
     if not text or _PRAGMA.match(text) or "{@" in text:
+        return None
+    if not nested and _indent(raw) > 2:
         return None
     if ctx.family == "python":
         return text if _python_parses(text) else None
@@ -462,17 +478,17 @@ def _check_commented_code(ctx: _Ctx, i: int) -> str | None:
     lines = ctx.lines
     if (text := _commented_code(ctx, lines[i])) is None:
         return None
-    if i > 0 and lines[i - 1].added and _commented_code(ctx, lines[i - 1]):
+    if i > 0 and lines[i - 1].added and _commented_code(ctx, lines[i - 1], True):
         return None  # reported with the first line of the block
     run = 1
     while i + run < len(lines) and lines[i + run].added:
-        if _commented_code(ctx, lines[i + run]) is None:
+        if _commented_code(ctx, lines[i + run], True) is None:
             break
         run += 1
     what = f"These {run} lines look" if run > 1 else f"`{text[:60]}` looks"
     return (
-        f"{what} like commented-out code. Please delete it rather than leaving dead "
-        "code behind; version control keeps the history."
+        f"{what} like commented-out code. Please delete dead code rather than keeping "
+        "it around; version control keeps the history."
     )
 
 
@@ -484,10 +500,10 @@ def _check_todo(ctx: _Ctx, i: int) -> str | None:
         return None
     note = match[2].removesuffix("*/").strip()
     note = note if len(note) <= 80 else note[:77] + "..."
-    if not note:
+    if not re.search(r"[^\W\d_]", note):
         return f"A bare {match[1]} was added; please say what is left to do."
     return (
-        f'This adds a {match[1]}: "{note}". Can it be done in this change? If not, '
+        f'New {match[1]} comment: "{note}". Can it be done in this change? If not, '
         "please link a tracking issue so it does not get lost."
     )
 
@@ -515,6 +531,8 @@ class _Rule:
     def run(self, ctx: _Ctx, i: int) -> str | None:
         if self.tests_only and not ctx.is_test:
             return None
+        if "noqa" in ctx.lines[i].comment and self.category != "lint-suppression":
+            return None  # the author has already acknowledged a linter here
         if not isinstance(self.check, re.Pattern):
             return self.check(ctx, i)
         match = self.check.search(getattr(ctx.lines[i], self.part))
@@ -532,9 +550,10 @@ _SLEEP = (
 _RULES = (
     _Rule("debugger", "major", _PY | _JS, re.compile(
         r"(?<![\w.])breakpoint\(\s*\)|\b(?:i?pdb|pudb)\.set_trace\("
-        r"|^\s*import\s+i?pdb\b|^\s*debugger\s*;?\s*$"),
+        r"|^\s*debugger\s*;?\s*$"),
         "Left-over debugger breakpoint; please remove it before merging."),
-    _Rule("debug-output", "minor", _PY, re.compile(r"(?<![\w.])(?<!def )p?print\s*\("),
+    _Rule("debug-output", "minor", _PY, re.compile(
+        r"(?<![\w.])(?<!def )p?print\s*\((?!.*\b(?:file|stream)\s*=)"),
         "Left-over `print()`? Please use the module's logger (or drop it) instead."),
     _Rule("debug-output", "minor", _JAVA, re.compile(r"\bSystem\.(?:out|err)\.print"),
         "Please don't write to System.out/System.err here; use the logger (or "
@@ -568,9 +587,6 @@ _RULES = (
     _Rule("lint-suppression", "info", _PY, re.compile(r"#\s*noqa\b(?!\s*:)"),
         "A bare `# noqa` silences every check on this line; please name the "
         "specific code (e.g. `# noqa: E501`).", "comment"),
-    _Rule("lint-suppression", "info", _PY, re.compile(r"#\s*type:\s*ignore\b(?!\[)"),
-        "Please narrow this `# type: ignore` to its error code (`# type: "
-        "ignore[code]`) so other type errors on the line still show up.", "comment"),
     _Rule("lint-suppression", "info", _JAVA, re.compile(
         r"@SuppressWarnings\s*\((?P<what>[^)]*)\)"),
         "Is `@SuppressWarnings({what})` really needed? If so, please keep it on the "

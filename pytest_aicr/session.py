@@ -24,7 +24,7 @@ from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
 from pytest_aicr.dataset import Sample, dataset_files, load_samples, select_samples
 from pytest_aicr.errors import DatasetError, StageError
 from pytest_aicr.gates import apply_minimums, parse_minimum
-from pytest_aicr.keys import keys_from_env
+from pytest_aicr.keys import RoundRobinKeys, keys_from_env
 from pytest_aicr.matching import Embedder, similarity_matrix
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts, score_item
@@ -132,8 +132,13 @@ class Evaluation:
             result = strategy.run(sample, variant, self.gateway)
         except StageError as error:
             record.update(
-                counts=Counts().as_dict(), status="error", error=error.as_record(),
-                predicted=[], matches=[], stages={}, usage={},
+                counts=Counts().as_dict(),
+                status="error",
+                error=error.as_record(),
+                predicted=[],
+                matches=[],
+                stages={},
+                usage={},
             )
             return record, error
         settings = self.settings
@@ -145,8 +150,11 @@ class Evaluation:
         if len(result.stage_outputs) > 1:
             for stage, comments in result.stage_outputs.items():
                 stage_counts, _ = score_item(
-                    sample, [c.comment for c in comments], self._similarity,
-                    settings.similarity, settings.ro_scope,
+                    sample,
+                    [c.comment for c in comments],
+                    self._similarity,
+                    settings.similarity,
+                    settings.ro_scope,
                 )
                 stages[stage] = {"counts": stage_counts.as_dict()}
         record.update(
@@ -167,7 +175,7 @@ class Evaluation:
             self._gateway = ModelGateway(
                 EndpointSettings(
                     base_url=self.settings.base_url,
-                    keys=keys_from_env(self.settings.keys_env),
+                    keys=RoundRobinKeys(keys_from_env(self.settings.keys_env)),
                     timeout=self.settings.timeout,
                 )
             )
@@ -248,7 +256,12 @@ class Evaluation:
         if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return
         errors_fail = summary.error_count > self.settings.max_errors
-        if summary.failed_gates or errors_fail or self.other_failures or summary.problems:
+        if (
+            summary.failed_gates
+            or errors_fail
+            or self.other_failures
+            or summary.problems
+        ):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         else:
             session.exitstatus = pytest.ExitCode.OK

@@ -58,7 +58,9 @@ def _write_variant(
         )
     for stage, stage_figures in figures.get("stages", {}).items():
         metrics = stage_figures["metrics"]
-        shown = "  ".join(f"{m}={format_metric(metrics[m])}" for m in ("pre", "rec", "f1"))
+        shown = "  ".join(
+            f"{m}={format_metric(metrics[m])}" for m in ("pre", "rec", "f1")
+        )
         reporter.write_line(f"  stage {stage:<8} {shown}")
     by_category = figures["errors_by_category"]
     if by_category:

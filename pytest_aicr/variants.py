@@ -29,7 +29,9 @@ class Variant:
 
     def prompt_hashes(self) -> dict[str, str]:
         """The hash of each stage's template."""
-        return {stage: load_template(path).digest for stage, path in self.prompts.items()}
+        return {
+            stage: load_template(path).digest for stage, path in self.prompts.items()
+        }
 
     def stage_params(self, stage: str) -> dict[str, Any]:
         """Parameters for one stage, with the default ``max_tokens``."""
@@ -41,7 +43,9 @@ def variant_name(strategy: str, models: Mapping[str, str]) -> str:
     distinct = {models[stage] for stage in models}
     if len(distinct) == 1:
         return f"{strategy}@{next(iter(distinct))}"
-    spelled = ",".join(f"{stage}={models[stage]}" for stage in STAGES if stage in models)
+    spelled = ",".join(
+        f"{stage}={models[stage]}" for stage in STAGES if stage in models
+    )
     return f"{strategy}@{spelled}"
 
 

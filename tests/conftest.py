@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import scipy.optimize  # noqa: F401
+import sentence_transformers  # noqa: F401
+import torch  # noqa: F401
 
 # In-process pytester runs drop modules first imported during the run; C extensions
 # cannot be loaded twice, so the heavy ones are imported once here, and the shared
 # embedding model stays loaded across runs.
 import pytest_aicr.matching
 import pytest_aicr.session  # noqa: F401
-import scipy.optimize  # noqa: F401
-import sentence_transformers  # noqa: F401
-import torch  # noqa: F401
 from tests.fakeserver import FakeServer, Script
 
 LONG_KEY = "sk-test-0000000000000000wxyz"

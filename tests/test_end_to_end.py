@@ -19,21 +19,42 @@ JUNK = "The weather in Paris is sunny and warm today."
 UNRELATED = "Database indexes should be rebuilt weekly by the operations team."
 
 SAMPLES: list[dict[str, Any]] = [
-    {"input_id": "P1", "code": "+while items: # P1", "outputs": [
-        {"output": HELPFUL_A, "is_like": 0},
-        {"output": "Nice change.", "is_like": 1},
-        {"output": NO_CHANGE_G, "is_like": 2}]},
-    {"input_id": "P2", "code": "+f = open(path) # P2", "outputs": [
-        {"output": HELPFUL_D, "is_like": 0},
-        {"output": HELPFUL_E, "is_like": "helpful"}]},
-    {"input_id": "N1", "code": "+x = 1 # N1", "outputs": [
-        {"output": "Why not 2?", "is_like": 1}]},
+    {
+        "input_id": "P1",
+        "code": "+while items: # P1",
+        "outputs": [
+            {"output": HELPFUL_A, "is_like": 0},
+            {"output": "Nice change.", "is_like": 1},
+            {"output": NO_CHANGE_G, "is_like": 2},
+        ],
+    },
+    {
+        "input_id": "P2",
+        "code": "+f = open(path) # P2",
+        "outputs": [
+            {"output": HELPFUL_D, "is_like": 0},
+            {"output": HELPFUL_E, "is_like": "helpful"},
+        ],
+    },
+    {
+        "input_id": "N1",
+        "code": "+x = 1 # N1",
+        "outputs": [{"output": "Why not 2?", "is_like": 1}],
+    },
     {"input_id": "N2", "code": "+y = 2 # N2", "outputs": []},
-    {"input_id": "O1", "code": "+RETRIES = 3 # O1", "outputs": [
-        {"output": NO_CHANGE_G, "is_like": 2},
-        {"output": "A docstring would help a little.", "is_like": "no_change"}]},
-    {"input_id": "J1", "code": "+z = 3 # J1", "outputs": [
-        {"output": HELPFUL_D, "is_like": 0}]},
+    {
+        "input_id": "O1",
+        "code": "+RETRIES = 3 # O1",
+        "outputs": [
+            {"output": NO_CHANGE_G, "is_like": 2},
+            {"output": "A docstring would help a little.", "is_like": "no_change"},
+        ],
+    },
+    {
+        "input_id": "J1",
+        "code": "+z = 3 # J1",
+        "outputs": [{"output": HELPFUL_D, "is_like": 0}],
+    },
 ]
 
 CHECK_ANSWERS = {
@@ -61,7 +82,9 @@ def scripted(seen: Seen) -> Reply:
     sample = _sample_of(seen)
     if "final reviewer" in seen.prompt:
         prior = _prior(seen)
-        return comments_reply(*prior, valid=[c not in REJECTED_BY_REVIEW for c in prior])
+        return comments_reply(
+            *prior, valid=[c not in REJECTED_BY_REVIEW for c in prior]
+        )
     if "refining a draft" in seen.prompt:
         prior = _prior(seen)
         return comments_reply(*prior, *([HELPFUL_E] if sample == "P2" else []))
@@ -131,8 +154,13 @@ def test_verbose_status_shows_the_outcome(
         f"--aicr-dataset={dataset}", "--aicr-model=m", "-p", "no:xdist", "-v"
     )
     outcome.stdout.fnmatch_lines(
-        ["*P1?check_m? TP+FP*", "*P2?check_m? TP+FN*", "*N1?check_m? TN*",
-         "*N2?check_m? FP*", "*O1?check_m? RO*"]
+        [
+            "*P1?check_m? TP+FP*",
+            "*P2?check_m? TP+FN*",
+            "*N1?check_m? TN*",
+            "*N2?check_m? FP*",
+            "*O1?check_m? RO*",
+        ]
     )
     assert outcome.ret == 0
 
@@ -144,8 +172,12 @@ def test_results_file_shape(
     dataset = write_jsonl("cases.jsonl", SAMPLES)
     results = pytester.path / "out" / "results.json"
     pytester.runpytest(
-        f"--aicr-dataset={dataset}", "--aicr-model=m", "-p", "no:xdist",
-        "--aicr-max-errors=1", f"--aicr-results={results}",
+        f"--aicr-dataset={dataset}",
+        "--aicr-model=m",
+        "-p",
+        "no:xdist",
+        "--aicr-max-errors=1",
+        f"--aicr-results={results}",
     )
     data = read_results(results)
     assert data["schema"] == 1
@@ -157,14 +189,23 @@ def test_results_file_shape(
     assert variant["intervals"]["acc"] is not None
     assert (variant["samples"], variant["errors"]) == (6, 1)
     by_id = {s["input_id"]: s for s in data["samples"]}
-    assert [s["input_id"] for s in data["samples"]] == ["P1", "P2", "N1", "N2", "O1", "J1"]
+    assert [s["input_id"] for s in data["samples"]] == [
+        "P1",
+        "P2",
+        "N1",
+        "N2",
+        "O1",
+        "J1",
+    ]
     assert by_id["J1"]["status"] == "error"
     assert by_id["J1"]["error"]["category"] == "bad_output"
     assert by_id["J1"]["error"]["stage"] == "check"
-    assert by_id["P1"]["status"] == "ok" and by_id["P1"]["error"] is None
+    assert by_id["P1"]["status"] == "ok"
+    assert by_id["P1"]["error"] is None
     assert by_id["P1"]["class"] == "positive"
     match = by_id["P1"]["matches"][0]
     assert match["predicted"] == match["truth"] == HELPFUL_A
-    assert match["label"] == 0 and match["similarity"] == pytest.approx(1.0, abs=1e-3)
+    assert match["label"] == 0
+    assert match["similarity"] == pytest.approx(1.0, abs=1e-3)
     assert [p["comment"] for p in by_id["P1"]["predicted"]] == [HELPFUL_A, JUNK]
     assert Path(data["run"]["config"]["datasets"][0]) == dataset
