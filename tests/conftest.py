@@ -23,11 +23,13 @@ LONG_KEY = "sk-test-0000000000000000wxyz"
 
 
 @pytest.fixture
-def write_jsonl(tmp_path: Path) -> Callable[[str, list[dict[str, Any]]], Path]:
-    """Write records as JSONL under tmp_path and return the file."""
+def write_jsonl(
+    pytester: pytest.Pytester,
+) -> Callable[[str, list[dict[str, Any]]], Path]:
+    """Write records as JSONL in the pytester rootdir and return the file."""
 
     def write(name: str, records: list[dict[str, Any]]) -> Path:
-        path = tmp_path / name
+        path = pytester.path / name
         path.write_text(
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
             encoding="utf-8",
