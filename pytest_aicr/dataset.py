@@ -7,6 +7,7 @@ A dataset holds rows in *row form* (one rated comment per row) or *grouped form*
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -241,19 +242,32 @@ def select_samples(
     pos_neg_ratio: float | None = None,
     limit: int | None = None,
     seed: int = 0,
+    shard: tuple[int, int] | None = None,
 ) -> list[Sample]:
-    """Apply the positive:negative cap and the limit, repeatably.
+    """Apply the positive:negative cap, the limit and the shard, repeatably.
 
-    The ratio brings positives:negatives to at most ``R`` (and negatives to at most
-    ``1/R`` of the positives) by dropping seeded-random samples of the larger class;
-    the survivors keep their order. ``limit`` then keeps the first N.
+    The ratio brings positives:negatives to ``R`` by dropping seeded-random samples
+    of the class in excess (positives when there are more than ``R`` per negative,
+    else negatives); the survivors keep their order. ``limit`` then keeps the first
+    N. Last, a shard ``(I, N)`` keeps the samples whose ``input_id`` hashes to
+    ``I``: shards of one selection are disjoint and cover it, and a sample's shard
+    never depends on the other samples.
     """
     chosen = list(samples)
     if pos_neg_ratio is not None:
         chosen = _cap_ratio(chosen, pos_neg_ratio, seed)
     if limit is not None:
         chosen = chosen[:limit]
+    if shard is not None:
+        index, count = shard
+        chosen = [s for s in chosen if shard_of(s.key, count) == index]
     return chosen
+
+
+def shard_of(key: str, count: int) -> int:
+    """The shard, 1 to ``count``, of an ``input_id`` text; stable across runs."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
 
 
 def _cap_ratio(samples: list[Sample], ratio: float, seed: int) -> list[Sample]:

@@ -86,6 +86,12 @@ OPTIONS: dict[str, tuple[str, Any, bool]] = {
     "limit": ("keep only the first N samples", None, False),
     "seed": ("seed of every random choice (default 0)", None, False),
     "results": ("write the results JSON to this path", None, False),
+    "shard": (
+        "I/N: keep only this runner's share of the samples, by a stable "
+        "hash of the input_id",
+        None,
+        False,
+    ),
 }
 
 _CONFIG_ONLY = {"variants", "fields"}
@@ -112,6 +118,7 @@ class Settings:
     limit: int | None = None
     seed: int = 0
     results: Path | None = None
+    shard: tuple[int, int] | None = None
     variants: list[Mapping[str, Any]] = field(default_factory=list)
     fields: Mapping[str, str] = field(default_factory=dict)
 
@@ -157,6 +164,7 @@ def read_settings(config: pytest.Config) -> Settings | None:
         limit=_optional_int(raw["limit"], "limit"),
         seed=int(_number(raw["seed"], "seed", 0)),
         results=_path(base, raw["results"]) if raw["results"] else None,
+        shard=_shard(raw["shard"]),
         variants=list(yaml_config.get("variants") or []),
         fields=dict(yaml_config.get("fields") or {}),
     )
@@ -256,3 +264,14 @@ def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
             f"--aicr-{name}: {value!r} is not one of {', '.join(choices)}"
         )
     return str(value)
+
+
+def _shard(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    index, _, count = str(value).partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise ConfigError(
+            f"--aicr-shard: {value!r} must be I/N with 1 <= I <= N, e.g. 2/3"
+        )
+    return int(index), int(count)

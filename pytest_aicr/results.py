@@ -161,6 +161,7 @@ def _run_info(variants: Sequence[Variant], settings: Settings) -> dict[str, Any]
             "pos_neg_ratio": settings.pos_neg_ratio,
             "limit": settings.limit,
             "seed": settings.seed,
+            "shard": list(settings.shard) if settings.shard else None,
             "min": list(settings.minimums),
             "max_errors": settings.max_errors,
         },

@@ -87,6 +87,7 @@ class Evaluation:
             pos_neg_ratio=self.settings.pos_neg_ratio,
             limit=self.settings.limit,
             seed=self.settings.seed,
+            shard=self.settings.shard,
         )
         kept = {id(sample) for sample in chosen}
         plan: dict[Path, list[tuple[Sample, str, int]]] = {path: [] for path in files}
