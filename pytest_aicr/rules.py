@@ -54,11 +54,9 @@ _ALIASES = {
 _C_LIKE = frozenset(
     "java javascript typescript go c cpp csharp kotlin rust php swift scala".split()
 )
-_HASH_COMMENTS = frozenset({"ruby", "shell", "perl", "r"})
 _PY, _JAVA = frozenset({"python"}), frozenset({"java"})
 _JS = frozenset({"javascript", "typescript"})
 _FAMILY = {"python": "python"} | dict.fromkeys(_C_LIKE, "c")
-_FAMILY |= dict.fromkeys(_HASH_COMMENTS, "hash")
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@(.*)$")
 _META = re.compile(r"^(?:diff --git |index [0-9a-f]|(?:new|deleted) file mode )")
@@ -74,7 +72,6 @@ _TEST_CODE = re.compile(
 _STR = r"(?P<str>\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'{})"
 _LEXERS = {
     "python": re.compile(rf"(?P<open>\"\"\"|''')|{_STR.format('')}|(?P<com>#.*)"),
-    "hash": re.compile(rf"{_STR.format('')}|(?P<com>#.*)"),
     "c": re.compile(rf"(?P<open>/\*)|{_STR.format('|`(?:[^`])*`')}|(?P<com>//.*)"),
     "plain": re.compile(rf"(?P<open>/\*)|{_STR.format('')}|(?P<com>(?://|#).*)"),
 }
@@ -88,13 +85,13 @@ class _Line:
     added: bool
     code: str  # the line with string contents blanked and comments removed
     comment: str  # the comment part, markers included
+    old: str | None  # the removed line this added line replaces, if any
 
 
 @dataclass(frozen=True)
 class _Ctx:
     lines: Sequence[_Line]
-    language: str | None
-    family: str  # how comments and strings look: python, c, hash or plain
+    family: str  # how comments and strings look: python, c or plain
     is_test: bool
     signatures: Mapping[int, str]  # python: line index -> its part of a def's header
 
@@ -136,23 +133,28 @@ def _is_file_header(rows: list[str], i: int) -> bool:
     return rows[i].startswith("+++ ") and i > 0 and rows[i - 1].startswith("--- ")
 
 
-def _new_side(code: str) -> tuple[list[tuple[int, str, bool]], list[str]]:
-    """Return (number, text, added) for each new-side line, and the hunk sections."""
+_Row = tuple[int, str, bool, str | None]  # number, text, added, replaced line
+
+
+def _new_side(code: str) -> tuple[list[_Row], list[str]]:
+    """Return the new-side lines and the hunk headers' section texts."""
     rows = code.splitlines()
     if not _is_diff(rows):
-        return [(number, row, True) for number, row in enumerate(rows, 1)], []
-    lines: list[tuple[int, str, bool]] = []
+        return [(number, row, True, None) for number, row in enumerate(rows, 1)], []
+    lines: list[_Row] = []
     sections: list[str] = []
-    number = 1
+    number, removed = 1, list[str]()
     for i, row in enumerate(rows):
         if hunk := _HUNK.match(row):
-            number = int(hunk[1])
+            number, removed = int(hunk[1]), []
             sections.append(hunk[2])
-        elif not (
-            _META.match(row) or _is_file_header(rows, i) or row.startswith(("\\", "-"))
-        ):
-            text = row[1:] if row.startswith(("+", " ")) else row
-            lines.append((number, text, row.startswith("+")))
+        elif row.startswith("-") and not _is_file_header(rows, i):
+            removed.append(row[1:])
+        elif not (_META.match(row) or _is_file_header(rows, i) or row[:1] == "\\"):
+            added = row.startswith("+")
+            old = removed.pop(0) if added and removed else None
+            removed = removed if added else []
+            lines.append((number, row[1:] if row[:1] in "+ " else row, added, old))
             number += 1
     return lines, sections
 
@@ -211,15 +213,15 @@ def _context(code: str, language: str | None, file: str | None) -> _Ctx:
     family = _FAMILY.get(language or "", "plain")
     lines: list[_Line] = []
     state: str | None = None
-    for number, text, added in rows:
+    for number, text, added, old in rows:
         masked, comment, state = _lex(text, family, state)
-        lines.append(_Line(number, text, added, masked, comment))
+        lines.append(_Line(number, text, added, masked, comment, old))
     path = file or _header_path(code) or ""
     is_test = bool(_TEST_FILE.search(path)) or any(
         _TEST_CODE.search(text) for text in [*sections, *(ln.text for ln in lines)]
     )
     signatures = _py_signatures(lines) if family == "python" else {}
-    return _Ctx(lines, language, family, is_test, signatures)
+    return _Ctx(lines, family, is_test, signatures)
 
 
 # --- checks: each gets the context and the index of an added line ---------------
@@ -388,8 +390,8 @@ _SECRET = re.compile(
     r"(?::=|=>|=|:)\s*(?P<q>[\"'])(?P<value>[\w+/=.!@$%^&~-]{4,})(?P=q)"
 )
 _NOT_SECRET = re.compile(  # constant names, key names, placeholders, xxxx
-    r"^(?:[A-Z]+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z]+(?:[._-][a-z]+)+|(.)\1+|[$%].*|.*\.\.\..*"
-    r"|(?i:.*(?:password|passwd|secret|token|key).*))$"
+    r"^(?:[A-Z]+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z]+(?:[._-][a-z]+)+|(.)\1+"
+    r"|[$%].*|.*\.\.\..*|(?i:.*(?:password|passwd|secret|token|key).*))$"
 )
 
 
@@ -420,6 +422,118 @@ def _check_mutable_default(ctx: _Ctx, i: int) -> str | None:
     )
 
 
+_PY_SIG = re.compile(r"^\s*(?:async\s+)?def\s+(?P<name>\w+)\s*\((?P<params>.*)\)")
+_PARAM = re.compile(  # one parameter of a def header: `x,` `x: int = 1,` `y=2):`
+    r"^\s*(?P<name>\*{0,2}\w+)(?:\s*:[^=]+?(?:=.+?)?|=.+?)?\s*"
+    r"(?P<end>,|\)\s*(?:->[^:]+)?:)\s*$"
+)
+_NESTED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}")
+_JAVA_DECL = re.compile(
+    r"^\s*(?P<vis>public|protected|private)?\s*(?P<rest>(?:\w+\s+)*?[\w<>\[\],.? ]*?"
+    r"\b(?P<name>\w+)\s*\([^)]*\).*)$"
+)
+
+
+def _param_names(params: str) -> list[str]:
+    while (flat := _NESTED.sub("", params)) != params:
+        params = flat
+    names = (re.match(r"\s*(\*{0,2}\w*)", part) for part in params.split(","))
+    return [match[1] for match in names if match and match[1]]
+
+
+def _renamed(kind: str, old: str, new: str) -> str:
+    return (
+        f"Renaming the public {kind} `{old}` to `{new}` breaks existing callers; "
+        f"please keep `{old}` as a deprecated alias that delegates to `{new}`."
+    )
+
+
+def _py_signature_change(old: str, new: str) -> str | None:
+    before, after = _PY_SIG.match(_lex(old, "python", None)[0]), _PY_SIG.match(new)
+    if not (before and after) or re.match(r"_(?!_\w*__$)", after["name"]):
+        return None
+    was, now = _param_names(before["params"]), _param_names(after["params"])
+    if before["name"] != after["name"]:
+        return (
+            _renamed("function", before["name"], after["name"]) if was == now else None
+        )
+    star = next((k for k, name in enumerate(was) if name.startswith("*")), len(was))
+    k = next(
+        (k for k, pair in enumerate(zip(was, now, strict=False)) if len(set(pair)) > 1),
+        len(was),
+    )
+    if len(now) == len(was) + 1 and k < star and now[k + 1 :] == was[k:]:
+        return _inserted([now[k]], was[k])
+    if len(now) == len(was) and k < len(was) and now[k + 1 :] == was[k + 1 :]:
+        return (
+            f"Renaming the parameter `{was[k]}` to `{now[k]}` breaks callers that pass "
+            f"it by keyword; please accept `{was[k]}` too (deprecated) for a while."
+        )
+    return None
+
+
+def _inserted(new: list[str], following: str) -> str:
+    names = ", ".join(f"`{name}`" for name in new)
+    return (
+        f"{names} {'is' if len(new) == 1 else 'are'} added before `{following}`, so "
+        f"callers that pass `{following}` positionally now bind it to the new "
+        "parameter. Please add new parameters at the end (or make them keyword-only)."
+    )
+
+
+def _py_param_inserted(ctx: _Ctx, i: int) -> str | None:
+    """Flag a parameter line added before existing ones in a multi-line header."""
+    if not (match := _PARAM.match(ctx.lines[i].code)) or match["end"] != ",":
+        return None
+    seen_def = False
+    for line in reversed(ctx.lines[max(i - 30, 0) : i]):
+        if not (earlier := _PARAM.match(line.code)):
+            if "*" in line.code or not (seen_def := bool(_PY_DEF.match(line.code))):
+                return None  # keyword-only, or not a def header
+            break
+        if earlier["name"].startswith("*"):
+            return None
+    if i > 0 and ctx.lines[i - 1].added and _PARAM.match(ctx.lines[i - 1].code):
+        return None  # reported with the first added parameter
+    names, following = [match["name"]], None
+    for line in ctx.lines[i + 1 : i + 30]:
+        if not (later := _PARAM.match(line.code)):
+            return None
+        if following is None and line.added:
+            names.append(later["name"])
+        elif following is None and later["name"][0] != "*":
+            following = later["name"]
+        if later["end"] != ",":  # the header ends here with `):`
+            seen_def = True
+            break
+    return _inserted(names, following) if following and seen_def else None
+
+
+def _check_breaking_change(ctx: _Ctx, i: int) -> str | None:
+    line = ctx.lines[i]
+    if ctx.family == "python":
+        if line.old is None:
+            return _py_param_inserted(ctx, i)
+        return _py_signature_change(line.old, line.code)
+    before, after = _JAVA_DECL.match(line.old or ""), _JAVA_DECL.match(line.code)
+    if not (before and after) or before["vis"] != "public":
+        return None
+    if after["vis"] != "public" and before["rest"] == after["rest"]:
+        now = after["vis"] or "package-private"
+        return (
+            f"`{before['name']}` goes from public to {now}, which breaks callers of "
+            "this public API outside the class. Is that intended?"
+        )
+    rest = before["rest"].replace(before["name"], after["name"], 1)
+    if (
+        after["vis"] == "public"
+        and before["name"] != after["name"]
+        and rest == after["rest"]
+    ):
+        return _renamed("method", before["name"], after["name"])
+    return None
+
+
 _PRAGMA = re.compile(
     r"^(?:noqa|type:|pylint:|fmt:|isort:|pragma|mypy:|pyright:|flake8|-\*-|!|NOSONAR"
     r"|NOPMD|noinspection|\$NON-NLS|eslint|@ts-|go:|\+build|nolint|https?:)",
@@ -448,6 +562,8 @@ def _python_parses(text: str) -> bool:
             return False  # `WORD (note)` is prose, code has no space before `(`
         if isinstance(statement, ast.Expr):
             return isinstance(statement.value, ast.Call)
+        if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Name):
+            return False  # `key = word` reads as metadata rather than code
         return isinstance(statement, _PY_CODE_STMTS)
     return bool(_PY_CLAUSE.match(text))
 
@@ -577,6 +693,7 @@ _RULES = (
         "`is` compares identity, not value; with a literal it only works by "
         "accident of interning (Python warns about it). Please use `==`."),
     _Rule("mutable-default", "major", _PY, _check_mutable_default),
+    _Rule("breaking-change", "major", _PY | _JAVA, _check_breaking_change),
     _Rule("string-identity", "major", _JAVA, re.compile(r"[=!]=\s*\"|\"\s*[=!]="),
         "This compares strings with `==`/`!=`, i.e. by reference; please use "
         '`.equals()` (e.g. `"literal".equals(value)`) instead.'),
@@ -584,6 +701,9 @@ _RULES = (
         r"^\s*from\s+(?P<mod>\w[\w.]*)\s+import\s+\*"), _WILDCARD),
     _Rule("wildcard-import", "minor", _JAVA, re.compile(
         r"^\s*import\s+(?:static\s+)?(?P<mod>[\w.]+)\.\*\s*;"), _WILDCARD),
+    _Rule("superfluous-parens", "info", _PY, re.compile(
+        r"^\s*from\s+\S+\s+import\s+\(\s*(?P<name>\w+(?:\s+as\s+\w+)?)\s*\)\s*$"),
+        "Nit: the parentheses around the single import `{name}` are superfluous."),
     _Rule("lint-suppression", "info", _PY, re.compile(r"#\s*noqa\b(?!\s*:)"),
         "A bare `# noqa` silences every check on this line; please name the "
         "specific code (e.g. `# noqa: E501`).", "comment"),
