@@ -9,6 +9,7 @@ is the floor every LLM reviewer has to beat.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -756,4 +757,40 @@ def review_change(
                 findings.append(
                     RuleFinding(comment, line.number, rule.severity, rule.category)
                 )
-    return findings
+    return _merge_repeats(findings)
+
+
+# Categories whose comment does not depend on the line: a reviewer says them once.
+_SAID_ONCE = frozenset(
+    {
+        "long-line",
+        "debug-output",
+        "none-comparison",
+        "superfluous-parens",
+        "lint-suppression",
+        "sleep-in-test",
+        "commented-out-code",
+    }
+)
+
+
+def _merge_repeats(findings: list[RuleFinding]) -> list[RuleFinding]:
+    """Keep the first finding of each said-once category, naming the other lines."""
+    later: dict[str, list[int | None]] = {}
+    kept: list[RuleFinding] = []
+    for finding in findings:
+        if finding.category in _SAID_ONCE and finding.category in later:
+            later[finding.category].append(finding.line)
+            continue
+        later.setdefault(finding.category, [])
+        kept.append(finding)
+    merged = []
+    for finding in kept:
+        lines = [str(n) for n in later.get(finding.category, []) if n is not None]
+        if finding.category in _SAID_ONCE and lines:
+            also = f" The same applies to line{'s' if len(lines) > 1 else ''} "
+            finding = dataclasses.replace(
+                finding, comment=finding.comment + also + ", ".join(lines) + "."
+            )
+        merged.append(finding)
+    return merged

@@ -71,10 +71,10 @@ def test_line_numbers_across_two_hunks() -> None:
         @@ -40,3 +40,3 @@ def f():
              y = 2
         -    z = 3
-        +    print(y)
+        +    y += 1  # TODO: drop this
         """
     )
-    assert found(code, "python") == [(2, "debug-output"), (41, "debug-output")]
+    assert found(code, "python") == [(2, "debug-output"), (41, "todo")]
 
 
 def test_removed_and_context_lines_are_ignored() -> None:
@@ -227,11 +227,9 @@ def test_java_debug_output() -> None:
         LOG.info("fine");
         """
     )
-    assert found(code, "java") == [
-        (1, "debug-output"),
-        (2, "debug-output"),
-        (3, "debug-output"),
-    ]
+    [finding] = review_change(code, "java")
+    assert (finding.line, finding.category) == (1, "debug-output")
+    assert finding.comment.endswith("The same applies to lines 2, 3.")
 
 
 def test_javascript_console_log() -> None:
@@ -531,7 +529,9 @@ def test_secrets_in_tests_are_fixtures() -> None:
 
 def test_none_comparison() -> None:
     code = "if x == None:\n    pass\nif None != y:\n    pass\nif x is None:\n    pass\n"
-    assert found(code, "python") == [(1, "none-comparison"), (3, "none-comparison")]
+    [finding] = review_change(code, "python")
+    assert (finding.line, finding.category) == (1, "none-comparison")
+    assert finding.comment.endswith("The same applies to line 3.")
 
 
 def test_literal_identity() -> None:
@@ -818,3 +818,8 @@ def test_real_wildcard_import_change() -> None:
         """
     )
     assert found(code, "python") == [(29, "wildcard-import")]
+
+
+def test_line_specific_findings_are_not_merged() -> None:
+    code = "+x = 1  # TODO: one\n+y = 2  # TODO: two\n"
+    assert found(code, "python") == [(1, "todo"), (2, "todo")]
