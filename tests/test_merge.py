@@ -1,0 +1,89 @@
+"""Shard results merge into the results of one unsharded run."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_aicr.merge import MergeRefused, merge_results
+from tests.conftest import read_results
+
+BUNDLED = Path(__file__).resolve().parents[1] / "cases" / "crscore-python.jsonl"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """One unsharded run and its three shards, with the offline reviewer."""
+    folder = tmp_path_factory.mktemp("shards")
+    found = {}
+    for name, extra in [
+        ("whole", []),
+        *((f"s{i}", [f"--aicr-shard={i}/3"]) for i in (1, 2, 3)),
+    ]:
+        out = folder / f"{name}.json"
+        code = pytest.main(
+            [
+                f"--aicr-dataset={BUNDLED}",
+                f"--aicr-results={out}",
+                "-q",
+                "-p",
+                "no:xdist",
+                "-p",
+                "no:cacheprovider",
+                f"--rootdir={folder}",
+                *extra,
+            ]
+        )
+        assert code == 0
+        found[name] = read_results(out)
+    return found
+
+
+def test_merged_shards_equal_the_unsharded_run(runs: dict[str, dict[str, Any]]) -> None:
+    merged = merge_results([(n, runs[n]) for n in ("s2", "s1", "s3")])
+    whole = runs["whole"]
+    assert merged["variants"] == whole["variants"]
+    assert [s["input_id"] for s in merged["samples"]] == [
+        s["input_id"] for s in whole["samples"]
+    ]
+    assert [entry["shard"] for entry in merged["run"]["merged_from"]] == [
+        [2, 3],
+        [1, 3],
+        [3, 3],
+    ]
+    sizes = [len(runs[f"s{i}"]["samples"]) for i in (1, 2, 3)]
+    assert sum(sizes) == len(whole["samples"])
+    assert all(sizes)
+
+
+def test_overlapping_shards_are_refused(runs: dict[str, dict[str, Any]]) -> None:
+    with pytest.raises(MergeRefused, match="shard is given twice"):
+        merge_results([("a", runs["s1"]), ("b", runs["s1"])])
+
+
+def test_unsharded_overlap_is_refused(runs: dict[str, dict[str, Any]]) -> None:
+    with pytest.raises(MergeRefused, match="in both a and b"):
+        merge_results([("a", runs["whole"]), ("b", runs["whole"])])
+
+
+def test_changed_prompt_is_refused(runs: dict[str, dict[str, Any]]) -> None:
+    other = copy.deepcopy(runs["s2"])
+    for hashes in other["run"]["prompt_hashes"].values():
+        hashes["check"] = "0" * 12
+    with pytest.raises(MergeRefused, match="prompt hashes"):
+        merge_results([("a", runs["s1"]), ("b", other)])
+
+
+def test_other_settings_are_refused(runs: dict[str, dict[str, Any]]) -> None:
+    other = copy.deepcopy(runs["s2"])
+    other["run"]["config"]["similarity"] = 0.7
+    with pytest.raises(MergeRefused, match="`similarity`"):
+        merge_results([("a", runs["s1"]), ("b", other)])
+
+
+def test_not_a_results_file_is_refused() -> None:
+    with pytest.raises(MergeRefused, match="not a pytest-aicr results file"):
+        merge_results([("x.json", {"hello": 1})])
