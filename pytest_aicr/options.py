@@ -88,7 +88,7 @@ OPTIONS: dict[str, tuple[str, Any, bool]] = {
     "results": ("write the results JSON to this path", None, False),
 }
 
-_CONFIG_ONLY = {"variants", "fields"}
+_CONFIG_ONLY = {"variants", "fields", "labels"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ class Settings:
     results: Path | None = None
     variants: list[Mapping[str, Any]] = field(default_factory=list)
     fields: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, Any] = field(default_factory=dict)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -159,6 +160,7 @@ def read_settings(config: pytest.Config) -> Settings | None:
         results=_path(base, raw["results"]) if raw["results"] else None,
         variants=list(yaml_config.get("variants") or []),
         fields=dict(yaml_config.get("fields") or {}),
+        labels=dict(yaml_config.get("labels") or {}),
     )
 
 
