@@ -274,7 +274,7 @@ def _required(row: RawRow, name: str) -> Any:
             name,
             "a value (the field is required)",
             None,
-            f"add a `{name}` column, or map yours in the config "
+            f"add the `{name}` field, or map your column in the config "
             f"(fields: {{{name}: <your column>}})",
         )
     return row.fields[name]

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,23 +211,22 @@ def _keyed_id(path: Path, line: int, fields: dict[str, Any], key: str) -> None:
 
 def _read_csv(path: Path, text: str, flagged: bool) -> Iterator[RawRow]:
     csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    names: list[str] | None = None
+    line = 1
     try:
-        header = next(reader, None)
-        while header is not None and not any(cell.strip() for cell in header):
-            header = next(reader, None)
-        if header is None:
-            return
-        names = column_names(f"{path}:{reader.line_num}", [h.strip() for h in header])
-        line = reader.line_num + 1
         for cells in reader:
             if any(cell.strip() for cell in cells):
-                fields = row_fields(f"{path}:{line}", names, cells)
-                yield RawRow(path, line, fields, _row_flag(fields, flagged))
+                where = f"{path}:{line}"
+                if names is None:
+                    names = column_names(where, [cell.strip() for cell in cells])
+                else:
+                    fields = row_fields(where, names, cells)
+                    yield RawRow(path, line, fields, _row_flag(fields, flagged))
             line = reader.line_num + 1
     except csv.Error as exc:
         raise DatasetError(
-            f"{path}:{reader.line_num}: not valid CSV ({exc}); "
+            f"{path}:{line}: not valid CSV in the record that starts here ({exc}); "
             "check the quotes around cells that hold commas or line breaks"
         ) from None
 
@@ -267,8 +266,10 @@ def row_fields(where: str, names: list[str], cells: list[Any]) -> dict[str, Any]
 def _read_yaml(path: Path, text: str, flagged: bool) -> Iterator[RawRow]:
     import yaml
 
+    loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
     try:
-        root = yaml.compose(text, Loader=yaml.BaseLoader)
+        _refuse_aliases(path, yaml.scan(text, Loader=loader))
+        root = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -289,44 +290,34 @@ def _read_yaml(path: Path, text: str, flagged: bool) -> Iterator[RawRow]:
             "mapping keyed by input_id at the top, found a single value; "
             "write one record per list entry"
         )
-    seen: set[int] = set()
     for key, node in entries:
         line = node.start_mark.line + 1
-        try:
-            value = _yaml_value(node, seen)
-        except _RepeatedNode as repeated:
-            raise DatasetError(
-                f"{path}:{repeated.line}: a YAML alias (*name) repeats a value; "
-                "datasets do not take aliases, write the value out"
-            ) from None
-        fields = dict(_expect_object(path, line, value))
+        fields = dict(_expect_object(path, line, _yaml_value(node)))
         if key is not None:
             _keyed_id(path, line, fields, str(key))
         yield RawRow(path, line, fields, _row_flag(fields, flagged))
 
 
-class _RepeatedNode(Exception):
-    """A node met twice: an alias, which could also blow up the data's size."""
+def _refuse_aliases(path: Path, tokens: Iterable[Any]) -> None:
+    """Aliases repeat values (and can blow a small file up); datasets write them out."""
+    import yaml
 
-    def __init__(self, line: int) -> None:
-        super().__init__(line)
-        self.line = line
+    for token in tokens:
+        if isinstance(token, yaml.AliasToken):
+            raise DatasetError(
+                f"{path}:{token.start_mark.line + 1}: a YAML alias (*{token.value}) "
+                "repeats a value; datasets do not take aliases, write the value out"
+            )
 
 
-def _yaml_value(node: Any, seen: set[int]) -> Any:
+def _yaml_value(node: Any) -> Any:
     """Convert a composed YAML node to Python, keeping every scalar as its text."""
     import yaml
 
-    if id(node) in seen:
-        raise _RepeatedNode(node.start_mark.line + 1)
-    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        return {
-            str(_yaml_value(key, seen)): _yaml_value(value, seen)
-            for key, value in node.value
-        }
+        return {str(_yaml_value(key)): _yaml_value(value) for key, value in node.value}
     if isinstance(node, yaml.SequenceNode):
-        return [_yaml_value(item, seen) for item in node.value]
+        return [_yaml_value(item) for item in node.value]
     return node.value
 
 
