@@ -77,26 +77,29 @@ def write_xlsx(
 ) -> None:
     """Write text cells to a one-sheet workbook; text is never taken for a formula."""
     import openpyxl
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+    table = [header, *rows]
+    for number, values in enumerate(table, start=1):
+        if any(ILLEGAL_CHARACTERS_RE.search(value) for value in values):
+            raise DatasetError(
+                f"{path}:{number}: a value holds control characters that .xlsx "
+                "cannot store; convert to .jsonl instead"
+            )
+        if any("\r" in value for value in values):
+            raise DatasetError(
+                f"{path}:{number}: a value holds carriage returns, which .xlsx turns "
+                "into line feeds; convert to .jsonl or .csv instead"
+            )
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet("samples")
-    for number, values in enumerate([header, *rows], start=1):
-        sheet.append([_text_cell(sheet, value, f"{path}:{number}") for value in values])
+    for values in table:
+        cells = []
+        for value in values:
+            cell = WriteOnlyCell(sheet, value=value or None)
+            if value:
+                cell.data_type = "s"
+            cells.append(cell)
+        sheet.append(cells)
     book.save(path)
-
-
-def _text_cell(sheet: Any, value: str, where: str) -> Any:
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.utils.exceptions import IllegalCharacterError
-
-    if value == "":
-        return WriteOnlyCell(sheet, value=None)
-    try:
-        cell = WriteOnlyCell(sheet, value=value)
-    except IllegalCharacterError:
-        raise DatasetError(
-            f"{where}: a value holds control characters that .xlsx cannot store; "
-            "convert to .jsonl instead"
-        ) from None
-    cell.data_type = "s"
-    return cell
