@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pytest_aicr.errors import DatasetError
 
@@ -268,7 +268,6 @@ def _read_yaml(path: Path, text: str, flagged: bool) -> Iterator[RawRow]:
 
     loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
     try:
-        _refuse_aliases(path, yaml.scan(text, Loader=loader))
         root = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -290,34 +289,50 @@ def _read_yaml(path: Path, text: str, flagged: bool) -> Iterator[RawRow]:
             "mapping keyed by input_id at the top, found a single value; "
             "write one record per list entry"
         )
+    seen: set[int] = set()
     for key, node in entries:
         line = node.start_mark.line + 1
-        fields = dict(_expect_object(path, line, _yaml_value(node)))
+        try:
+            value = _yaml_value(node, seen)
+        except _RepeatedNode:
+            _refuse_alias(path, yaml.scan(text, Loader=loader), line)
+        fields = dict(_expect_object(path, line, value))
         if key is not None:
             _keyed_id(path, line, fields, str(key))
         yield RawRow(path, line, fields, _row_flag(fields, flagged))
 
 
-def _refuse_aliases(path: Path, tokens: Iterable[Any]) -> None:
+def _refuse_alias(path: Path, tokens: Iterable[Any], line: int) -> NoReturn:
     """Aliases repeat values (and can blow a small file up); datasets write them out."""
     import yaml
 
-    for token in tokens:
-        if isinstance(token, yaml.AliasToken):
-            raise DatasetError(
-                f"{path}:{token.start_mark.line + 1}: a YAML alias (*{token.value}) "
-                "repeats a value; datasets do not take aliases, write the value out"
-            )
+    alias = next((t for t in tokens if isinstance(t, yaml.AliasToken)), None)
+    if alias is not None:
+        line = alias.start_mark.line + 1
+    raise DatasetError(
+        f"{path}:{line}: a YAML alias (*name) repeats a value; "
+        "datasets do not take aliases, write the value out"
+    )
 
 
-def _yaml_value(node: Any) -> Any:
+class _RepeatedNode(Exception):
+    """A node met twice: the mark of an alias, found again by scanning."""
+
+
+def _yaml_value(node: Any, seen: set[int]) -> Any:
     """Convert a composed YAML node to Python, keeping every scalar as its text."""
     import yaml
 
+    if id(node) in seen:
+        raise _RepeatedNode
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        return {str(_yaml_value(key)): _yaml_value(value) for key, value in node.value}
+        return {
+            str(_yaml_value(key, seen)): _yaml_value(value, seen)
+            for key, value in node.value
+        }
     if isinstance(node, yaml.SequenceNode):
-        return [_yaml_value(item) for item in node.value]
+        return [_yaml_value(item, seen) for item in node.value]
     return node.value
 
 
