@@ -7,6 +7,7 @@ the sort is stable, so the order is the same in every process.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 from pytest_aicr.dataset import Sample, dataset_files, load_samples
 from pytest_aicr.errors import DatasetError
 from pytest_aicr.readers import split_sheet
+
+logger = logging.getLogger("pytest_aicr")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,9 @@ def load_catalog(
     for spec in dict.fromkeys(_resolved(spec) for spec in specs):
         file = split_sheet(spec)[0]
         files[file] = None
-        for sample in load_samples(spec, field_map, labels):
+        samples = load_samples(spec, field_map, labels)
+        _log_repairs(spec, samples)
+        for sample in samples:
             where = f"{sample.source}:{sample.line}"
             if sample.key in owner:
                 raise DatasetError(
@@ -52,6 +57,26 @@ def load_catalog(
             loaded.append((file, sample))
     loaded.sort(key=lambda entry: entry[1].priority)
     return Catalog(list(files), loaded)
+
+
+def _log_repairs(spec: Path, samples: list[Sample]) -> None:
+    """What loading changed in the data is said, never done silently."""
+    flagged = sum(sample.flagged for sample in samples)
+    duplicates = sum(sample.duplicates for sample in samples)
+    if flagged:
+        logger.warning(
+            "%s: %d samples hold bytes that are not UTF-8; they were replaced "
+            "(U+FFFD) and the samples are flagged in the results",
+            spec,
+            flagged,
+        )
+    if duplicates:
+        logger.warning(
+            "%s: %d rated comments repeat one already on their sample (same text, "
+            "label and fields) and count once",
+            spec,
+            duplicates,
+        )
 
 
 def _resolved(spec: Path) -> Path:

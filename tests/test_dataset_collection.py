@@ -105,3 +105,20 @@ def test_priority_decides_the_order_within_a_file(pytester: pytest.Pytester) -> 
     listed = pytester.runpytest(f"--aicr-dataset={path}", "--collect-only", "-q")
     names = [line.split("::")[1].split("[")[0] for line in _collected(listed)]
     assert names == ["first", "plain", "mid", "late"]
+
+
+def test_a_named_sheet_is_collected_under_its_workbook(
+    pytester: pytest.Pytester,
+) -> None:
+    path = pytester.path / "book.xlsx"
+    book = openpyxl.Workbook()
+    notes = book.active
+    assert notes is not None
+    notes.title = "Notes"
+    notes.append(["not a dataset"])
+    labels = book.create_sheet("Labels")
+    labels.append(["input_id", "code", "output", "is_like"])
+    labels.append([7, "+x", "Hm.", 1])
+    book.save(path)
+    listed = pytester.runpytest(f"--aicr-dataset={path}#Labels", "--collect-only", "-q")
+    assert _collected(listed) == ["book.xlsx::7[check_builtin_rules]"]

@@ -223,3 +223,19 @@ def test_same_input_id_with_whitespace_difference_names_both_rows(
     assert message.startswith(f"{path}:2:")
     assert f"than at {path}:1" in message
     assert "differ only in whitespace" in message
+
+
+def test_repairs_are_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "repaired.jsonl"
+    path.write_bytes(
+        (json.dumps(ROW) + "\n" + json.dumps(ROW) + "\n").encode()
+        + b'{"input_id": "b", "code": "+\xff", "outputs": []}\n'
+    )
+    load_catalog([path])
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        f"{path}: 1 samples hold bytes that are not UTF-8; they were replaced "
+        "(U+FFFD) and the samples are flagged in the results",
+        f"{path}: 1 rated comments repeat one already on their sample (same text, "
+        "label and fields) and count once",
+    ]
