@@ -82,6 +82,11 @@ def checked_label_map(labels: Mapping[Any, Any]) -> dict[str, int]:
     """The label map with its keys as text and its values as 0, 1 or 2."""
     checked: dict[str, int] = {}
     for written, meaning in labels.items():
+        if isinstance(written, bool) or written is None:
+            raise ConfigError(
+                f"config `labels`: the key {written!r} is how YAML reads an unquoted "
+                'yes/no/true/false/null; quote the label as it is written, e.g. "yes"'
+            )
         value = _LABEL_VALUES.get(str(meaning).strip().lower())
         if value is None or isinstance(meaning, bool):
             raise ConfigError(

@@ -159,9 +159,19 @@ def read_settings(config: pytest.Config) -> Settings | None:
         seed=int(_number(raw["seed"], "seed", 0)),
         results=_path(base, raw["results"]) if raw["results"] else None,
         variants=list(yaml_config.get("variants") or []),
-        fields=dict(yaml_config.get("fields") or {}),
-        labels=dict(yaml_config.get("labels") or {}),
+        fields=_config_mapping(yaml_config, "fields"),
+        labels=_config_mapping(yaml_config, "labels"),
     )
+
+
+def _config_mapping(yaml_config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = yaml_config.get(name) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"config `{name}`: expected a mapping such as {{input_id: id}}, "
+            f"got {type(value).__name__}"
+        )
+    return value
 
 
 def _raw(config: pytest.Config, name: str, yaml_config: Mapping[str, Any]) -> Any:

@@ -122,3 +122,38 @@ def test_a_named_sheet_is_collected_under_its_workbook(
     book.save(path)
     listed = pytester.runpytest(f"--aicr-dataset={path}#Labels", "--collect-only", "-q")
     assert _collected(listed) == ["book.xlsx::7[check_builtin_rules]"]
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("labels: [up, down]\n", "config `labels`: expected a mapping"),
+        ("labels: {yes: 0}\n", 'quote the label as it is written, e.g. "yes"'),
+        ("fields: {patch: code}\n", "'patch' is not a dataset field"),
+        ("fields: {input_id: id, code: id}\n", "both input_id and code map to 'id'"),
+    ],
+)
+def test_config_maps_are_checked(
+    pytester: pytest.Pytester, config: str, message: str
+) -> None:
+    pytester.makefile(".yaml", aicr=config)
+    dataset = pytester.makefile(".csv", data="id,code,output,is_like\na,+x,Hm,1\n")
+    outcome = pytester.runpytest(f"--aicr-dataset={dataset}")
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in outcome.stderr.str()
+    assert "Traceback" not in outcome.stderr.str() + outcome.stdout.str()
+
+
+def test_field_and_label_maps_reach_the_run(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".yaml",
+        aicr='fields: {input_id: id, is_like: vote}\nlabels: {"👍": 0, "👎": 1}\n',
+    )
+    dataset = pytester.makefile(
+        ".csv", data="id,code,output,vote\na,+x,Hm,👎\nb,+y,Good,👍\n"
+    )
+    listed = pytester.runpytest(f"--aicr-dataset={dataset}", "--collect-only", "-q")
+    assert _collected(listed) == [
+        "data.csv::a[check_builtin_rules]",
+        "data.csv::b[check_builtin_rules]",
+    ]
