@@ -8,24 +8,29 @@ A dataset holds rows in *row form* (one rated comment per row) or *grouped form*
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import random
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from pytest_aicr.errors import DatasetError
-from pytest_aicr.readers import SUPPORTED_SUFFIXES, RawRow, read_rows
+from pytest_aicr.fieldmap import FIELD_NAMES, FieldMap, checked_label_map
+from pytest_aicr.readers import SUPPORTED_SUFFIXES, RawRow, read_rows, split_sheet
 from pytest_aicr.rules import infer_language
 
 SampleClass = Literal["positive", "negative", "optimizable"]
 
 HELPFUL, NOT_HELPFUL, NO_CHANGE = 0, 1, 2
 _LABEL_WORDS = {"helpful": HELPFUL, "not_helpful": NOT_HELPFUL, "no_change": NO_CHANGE}
-_KNOWN_FIELDS = frozenset(
-    {"input_id", "code", "output", "is_like", "outputs", "language", "file"}
-    | {"models", "params", "priority"}
-)
+STAGES = ("check", "reflect", "review")
+COMMENT_PREFIX = "output."
+"""Row-form columns named ``output.<name>`` hold metadata of that row's comment."""
+_NEW_PATH = re.compile(r"^\+\+\+ (?:b/)?(\S+)", re.MULTILINE)
+_KNOWN_FIELDS = frozenset(FIELD_NAMES)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Sample:
     priority: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
     flagged: bool = False
+    duplicates: int = 0
 
     @property
     def key(self) -> str:
@@ -82,7 +88,7 @@ def dataset_files(path: Path) -> list[Path]:
                 f"({', '.join(SUPPORTED_SUFFIXES)})"
             )
         return files
-    if not path.exists():
+    if not split_sheet(path)[0].exists():
         raise DatasetError(f"{path}: no such dataset file or folder")
     return [path]
 
@@ -92,95 +98,158 @@ def _is_dataset_file(path: Path) -> bool:
 
 
 def load_samples(
-    path: Path, field_map: Mapping[str, str] | None = None
+    path: Path,
+    field_map: Mapping[str, str] | None = None,
+    labels: Mapping[str, Any] | None = None,
 ) -> list[Sample]:
     """Read one dataset file and group its rows into samples, in file order."""
+    renamer = FieldMap(field_map or {})
+    label_map = checked_label_map(labels or {})
     rows: dict[str, list[RawRow]] = {}
-    for row in read_rows(path):
-        fields = _rename(row.fields, field_map or {})
-        row = RawRow(row.path, row.line, fields, row.flagged)
-        input_id = _required(row, "input_id")
-        if isinstance(input_id, dict | list | bool) or input_id == "":
-            _fail(row, "input_id", "a non-empty string or integer", input_id)
-        rows.setdefault(str(input_id), []).append(row)
-    return [_build_sample(group) for group in rows.values()]
+    for raw in read_rows(path):
+        row = RawRow(raw.path, raw.line, renamer.apply(raw), raw.flagged, raw.sheet)
+        rows.setdefault(_input_id_key(row), []).append(row)
+    if not rows:
+        raise DatasetError(
+            f"{split_sheet(path)[0]}:1: the dataset holds no records; add records "
+            "(input_id, code, output, is_like) or remove the file from the run"
+        )
+    return [build_sample(group, label_map) for group in rows.values()]
 
 
-def _rename(fields: Mapping[str, Any], field_map: Mapping[str, str]) -> dict[str, Any]:
-    """Apply a field map ``{our_name: their_name}`` to one record."""
-    if not field_map:
-        return dict(fields)
-    theirs_to_ours = {theirs: ours for ours, theirs in field_map.items()}
-    return {theirs_to_ours.get(name, name): value for name, value in fields.items()}
+def _input_id_key(row: RawRow) -> str:
+    input_id = _required(row, "input_id")
+    if isinstance(input_id, str) and input_id.strip():
+        return input_id
+    if isinstance(input_id, int) and not isinstance(input_id, bool):
+        return str(input_id)
+    _fail(row, "input_id", "a non-empty string or an integer", input_id)
 
 
-def _build_sample(rows: Sequence[RawRow]) -> Sample:
+def build_sample(rows: Sequence[RawRow], labels: Mapping[str, int]) -> Sample:
+    """One sample from the rows that share an ``input_id``.
+
+    Unknown fields with one value on every row describe the sample (``extra``);
+    the rest, and columns named ``output.<name>``, describe that row's comments.
+    A rated comment repeated with the same text, label and fields counts once.
+    """
     first = rows[0]
     code = _required(first, "code")
-    if not isinstance(code, str):
+    if not isinstance(code, str) or not code.strip():
         _fail(first, "code", "text (the diff or snippet under review)", code)
+    for row in rows[1:]:
+        _same_code(first, row, code)
+    shared = _shared_extras(rows)
     comments: list[RatedComment] = []
     for row in rows:
-        if row.fields.get("code") != code:
-            raise DatasetError(
-                f"{row.where}: input_id {first.fields['input_id']!r} has a different "
-                f"`code` than at {first.where}; rows of one sample must carry the "
-                "same change (give the changes different input_ids)"
-            )
-        comments.extend(_comments_of(row))
-    language = _optional_text(first, "language")
-    file = _optional_text(first, "file")
-    extra = {k: v for k, v in first.fields.items() if k not in _KNOWN_FIELDS}
+        comments.extend(_comments_of(row, _own_extras(row, shared), labels))
+    unique = list({_comment_key(c): c for c in reversed(comments)}.values())[::-1]
+    file = _optional_text(first, "file") or _diff_path(code)
     return Sample(
         input_id=first.fields["input_id"],
         code=code,
-        comments=tuple(comments),
+        comments=tuple(unique),
         source=first.path,
         line=first.line,
-        language=language or infer_language(code, file),
+        language=_optional_text(first, "language") or infer_language(code, file),
         file=file,
-        models=_stage_mapping(first, "models"),
-        params=_stage_mapping(first, "params"),
+        models=_stage_mapping(first, "models", str),
+        params=_stage_mapping(first, "params", dict),
         priority=_priority(first),
-        extra=extra,
+        extra=shared,
         flagged=any(row.flagged for row in rows),
+        duplicates=len(comments) - len(unique),
     )
 
 
-def _comments_of(row: RawRow) -> list[RatedComment]:
+def _comment_key(comment: RatedComment) -> str:
+    return json.dumps(
+        [comment.text, comment.label, comment.extra], sort_keys=True, default=str
+    )
+
+
+def _same_code(first: RawRow, row: RawRow, code: str) -> None:
+    other = row.fields.get("code")
+    if other == code:
+        return
+    hint = ""
+    if isinstance(other, str) and other.split() == code.split():
+        hint = " (they differ only in whitespace)"
+    raise DatasetError(
+        f"{row.where}: input_id {first.fields['input_id']!r} has a different "
+        f"`code` than at {first.where}{hint}; rows of one sample must carry the "
+        "same change: make them equal, or give the changes different input_ids"
+    )
+
+
+def _shared_extras(rows: Sequence[RawRow]) -> dict[str, Any]:
+    first = rows[0].fields
+    return {
+        name: value
+        for name, value in first.items()
+        if name not in _KNOWN_FIELDS
+        and not name.startswith(COMMENT_PREFIX)
+        and all(name in r.fields and r.fields[name] == value for r in rows[1:])
+    }
+
+
+def _own_extras(row: RawRow, shared: Mapping[str, Any]) -> dict[str, Any]:
+    own = {}
+    for name, value in row.fields.items():
+        if name not in _KNOWN_FIELDS and name not in shared:
+            own[name.removeprefix(COMMENT_PREFIX)] = value
+    return own
+
+
+def _diff_path(code: str) -> str | None:
+    match = _NEW_PATH.search(code)
+    return None if match is None or match[1] == "/dev/null" else match[1]
+
+
+def _comments_of(
+    row: RawRow, own: dict[str, Any], labels: Mapping[str, int]
+) -> list[RatedComment]:
     if "outputs" in row.fields:
-        outputs = row.fields["outputs"]
+        outputs = _json_text(row, "outputs", row.fields["outputs"])
         if not isinstance(outputs, list):
             _fail(row, "outputs", "a list of {output, is_like} objects", outputs)
         return [
-            _comment(row, entry, f"outputs[{i}]") for i, entry in enumerate(outputs)
+            _comment(row, entry, f"outputs[{i}]", own, labels)
+            for i, entry in enumerate(outputs)
         ]
-    return [_comment(row, row.fields, "")]
+    return [_comment(row, row.fields, "", own, labels)]
 
 
-def _comment(row: RawRow, entry: object, prefix: str) -> RatedComment:
+def _comment(
+    row: RawRow,
+    entry: object,
+    prefix: str,
+    own: dict[str, Any],
+    labels: Mapping[str, int],
+) -> RatedComment:
     if not isinstance(entry, dict):
         _fail(row, prefix, "an object with `output` and `is_like`", entry)
     dot = f"{prefix}." if prefix else ""
-    if "output" not in entry:
-        _fail(row, f"{dot}output", "the text of the rated comment", None)
-    text = entry["output"]
+    text = entry.get("output")
     if not isinstance(text, str) or not text.strip():
-        _fail(row, f"{dot}output", "non-empty text", text)
-    if "is_like" not in entry:
-        _fail(row, f"{dot}is_like", "a label 0, 1 or 2", None)
-    label = parse_label(entry["is_like"])
+        _fail(row, f"{dot}output", "the non-empty text of the rated comment", text)
+    written = entry.get("is_like")
+    label = labels.get(str(written).strip()) if written is not None else None
+    label = parse_label(written) if label is None else label
     if label is None:
         _fail(
             row,
             f"{dot}is_like",
             "0 (helpful), 1 (not helpful), 2 (no change needed) or the words "
             "helpful, not_helpful, no_change",
-            entry["is_like"],
+            written,
+            "fix the label, or map your labels in the config "
+            '(labels: {"yes": 0, "no": 1})',
         )
-    known = {"output", "is_like"} if prefix else _KNOWN_FIELDS
-    extra = {k: v for k, v in entry.items() if k not in known}
-    return RatedComment(text=text, label=label, extra=extra if prefix else {})
+    extra = dict(own)
+    if prefix:
+        extra.update((k, v) for k, v in entry.items() if k not in ("output", "is_like"))
+    return RatedComment(text=text, label=label, extra=extra)
 
 
 def parse_label(value: object) -> int | None:
@@ -200,8 +269,15 @@ def parse_label(value: object) -> int | None:
 
 
 def _required(row: RawRow, name: str) -> Any:
-    if name not in row.fields or row.fields[name] is None:
-        _fail(row, name, "a value (the field is required)", None)
+    if row.fields.get(name) is None:
+        _fail(
+            row,
+            name,
+            "a value (the field is required)",
+            None,
+            f"add the `{name}` field, or map your column in the config "
+            f"(fields: {{{name}: <your column>}})",
+        )
     return row.fields[name]
 
 
@@ -214,26 +290,68 @@ def _optional_text(row: RawRow, name: str) -> str | None:
     return str(value)
 
 
-def _stage_mapping(row: RawRow, name: str) -> dict[str, Any]:
+def _json_text(row: RawRow, name: str, value: Any) -> Any:
+    """Nested values arrive as JSON text from CSV and Excel cells."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        _fail(row, name, f"JSON text in this cell ({exc.msg})", value)
+
+
+def _stage_mapping(row: RawRow, name: str, kind: type) -> dict[str, Any]:
     value = row.fields.get(name)
     if value is None or value == "":
         return {}
-    if not isinstance(value, dict):
-        _fail(row, name, 'an object keyed by stage, e.g. {"check": ...}', value)
+    nested = isinstance(value, dict)
+    value = _json_text(row, name, value)
+    example = '{"check": "m1"}' if kind is str else '{"check": {"temperature": 0}}'
+    if not isinstance(value, dict) or not all(
+        stage in STAGES and isinstance(v, kind) for stage, v in value.items()
+    ):
+        stages = ", ".join(STAGES)
+        _fail(row, name, f"an object keyed by stage ({stages}), e.g. {example}", value)
+    if kind is dict and nested and not row.typed:
+        return {stage: _typed_params(p) for stage, p in value.items()}
     return dict(value)
+
+
+def _typed_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Numbers and booleans written in YAML arrive as text; models need them typed."""
+    typed = {}
+    for name, value in params.items():
+        try:
+            parsed = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            parsed = value
+        typed[name] = parsed if isinstance(parsed, int | float | bool) else value
+    return typed
 
 
 def _priority(row: RawRow) -> float:
     value = row.fields.get("priority", 0)
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        _fail(row, "priority", "a number (smaller runs first)", value)
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        _fail(row, "priority", "a finite number (smaller runs first)", value)
+    return number
 
 
-def _fail(row: RawRow, name: str, expected: str, got: object) -> NoReturn:
-    shown = "nothing" if got is None else repr(got)[:60]
-    raise DatasetError(f"{row.where}: field `{name}`: expected {expected}, got {shown}")
+def _fail(
+    row: RawRow, name: str, expected: str, got: object, todo: str = ""
+) -> NoReturn:
+    shown = "nothing" if got is None else _shorten(repr(got))
+    todo = todo or "fix the value in that record"
+    raise DatasetError(
+        f"{row.where}: field `{name}`: expected {expected}, got {shown}; {todo}"
+    )
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def select_samples(

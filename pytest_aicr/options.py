@@ -94,7 +94,7 @@ OPTIONS: dict[str, tuple[str, Any, bool]] = {
     ),
 }
 
-_CONFIG_ONLY = {"variants", "fields"}
+_CONFIG_ONLY = {"variants", "fields", "labels"}
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ class Settings:
     shard: tuple[int, int] | None = None
     variants: list[Mapping[str, Any]] = field(default_factory=list)
     fields: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, Any] = field(default_factory=dict)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -166,8 +167,19 @@ def read_settings(config: pytest.Config) -> Settings | None:
         results=_path(base, raw["results"]) if raw["results"] else None,
         shard=_shard(raw["shard"]),
         variants=list(yaml_config.get("variants") or []),
-        fields=dict(yaml_config.get("fields") or {}),
+        fields=_config_mapping(yaml_config, "fields"),
+        labels=_config_mapping(yaml_config, "labels"),
     )
+
+
+def _config_mapping(yaml_config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = yaml_config.get(name) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"config `{name}`: expected a mapping such as {{input_id: id}}, "
+            f"got {type(value).__name__}"
+        )
+    return value
 
 
 def _raw(config: pytest.Config, name: str, yaml_config: Mapping[str, Any]) -> Any:

@@ -96,6 +96,8 @@ def _sample_entry(record: Mapping[str, Any]) -> dict[str, Any]:
         "usage",
         "source",
         "nodeid",
+        "metadata",
+        "flagged",
     )
     return {name: record.get(name) for name in keep}
 

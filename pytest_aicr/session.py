@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from pytest_aicr.catalog import load_catalog
 from pytest_aicr.chain import Strategy, available_strategies
 from pytest_aicr.client import EndpointSettings, ModelGateway
 from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
-from pytest_aicr.dataset import Sample, dataset_files, load_samples, select_samples
-from pytest_aicr.errors import DatasetError, StageError
+from pytest_aicr.dataset import Sample, select_samples
+from pytest_aicr.errors import StageError
 from pytest_aicr.gates import apply_minimums, parse_minimum
 from pytest_aicr.keys import RoundRobinKeys, keys_from_env
 from pytest_aicr.matching import Embedder, similarity_matrix
@@ -67,21 +68,10 @@ class Evaluation:
         )
 
     def _plan_samples(self) -> dict[Path, list[tuple[Sample, str, int]]]:
-        files: list[Path] = []
-        for path in self.settings.datasets:
-            files.extend(p.resolve() for p in dataset_files(path))
-        loaded: list[tuple[Path, Sample]] = []
-        owner: dict[str, Path] = {}
-        for path in dict.fromkeys(files):
-            for sample in load_samples(path, self.settings.fields):
-                if sample.key in owner:
-                    raise DatasetError(
-                        f"{path}:{sample.line}: input_id {sample.input_id!r} is also "
-                        f"in {owner[sample.key]}; an input_id must be unique across "
-                        "datasets"
-                    )
-                owner[sample.key] = path
-                loaded.append((path, sample))
+        catalog = load_catalog(
+            self.settings.datasets, self.settings.fields, self.settings.labels
+        )
+        files, loaded = catalog.files, catalog.samples
         chosen = select_samples(
             [sample for _, sample in loaded],
             pos_neg_ratio=self.settings.pos_neg_ratio,
@@ -127,6 +117,8 @@ class Evaluation:
             "variant": variant.name,
             "class": sample.sample_class,
             "source": f"{sample.source}:{sample.line}",
+            "metadata": dict(sample.extra),
+            "flagged": sample.flagged,
         }
         strategy: Strategy = self.strategies[variant.strategy]()
         try:
