@@ -21,6 +21,7 @@ USAGE_ERROR = 4
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("pytest_aicr.validate", "check datasets and count samples by class"),
     "convert": ("pytest_aicr.convert", "convert a dataset between formats"),
+    "merge": ("pytest_aicr.merge", "merge shard results into one results file"),
 }
 """Subcommand name: (module, one-line help)."""
 

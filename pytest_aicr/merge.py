@@ -8,12 +8,19 @@ samples, never averaged from the shards'.
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_aicr.errors import UsageProblem
-from pytest_aicr.results import SCHEMA_VERSION, variant_figures
+from pytest_aicr.results import (
+    SCHEMA_VERSION,
+    read_results_file,
+    variant_figures,
+    write_json,
+)
 
 # run.config entries that must agree between shards
 _SAME_CONFIG = ("similarity", "ro_scope", "pos_neg_ratio", "limit", "seed")
@@ -21,6 +28,28 @@ _SAME_CONFIG = ("similarity", "ro_scope", "pos_neg_ratio", "limit", "seed")
 
 class MergeRefused(UsageProblem):
     """The files given cannot be merged into one run."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``aicr merge RESULTS... -o OUT``."""
+    parser.add_argument("results", nargs="+", type=Path, help="shard results files")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, help="merged results file"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Merge the shards and write the merged results; exit status 0 or 4."""
+    documents = [(str(path), read_results_file(path)) for path in args.results]
+    merged = merge_results(documents)
+    problem = write_json(args.output, merged)
+    if problem is not None:
+        raise UsageProblem(problem)
+    samples = len(merged["samples"])
+    sys.stdout.write(
+        f"merged {len(documents)} files, {samples} samples, into {args.output}\n"
+    )
+    return 0
 
 
 def merge_results(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
@@ -81,17 +110,15 @@ def _dataset_names(document: Mapping[str, Any]) -> list[str]:
 
 
 def _check_shards(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-    shards = {
-        name: document["run"]["config"].get("shard") for name, document in documents
-    }
-    given = [tuple(shard) for shard in shards.values() if shard]
+    shards = [(name, doc["run"]["config"].get("shard")) for name, doc in documents]
+    given = [tuple(shard) for _, shard in shards if shard]
     if not given:
         return
     counts = {count for _, count in given}
     if len(given) != len(shards) or len(counts) != 1:
         raise MergeRefused(
             "the files are not shards of one split: "
-            + ", ".join(f"{name} shard {shard}" for name, shard in shards.items())
+            + ", ".join(f"{name} shard {shard}" for name, shard in shards)
         )
     indices = [index for index, _ in given]
     if len(set(indices)) != len(indices):

@@ -172,7 +172,12 @@ def _run_info(variants: Sequence[Variant], settings: Settings) -> dict[str, Any]
 
 def write_results(path: Path, summary: RunSummary) -> str | None:
     """Write the results JSON atomically; return a problem instead of raising."""
-    text = json.dumps(summary.as_json(), ensure_ascii=False, indent=1, default=str)
+    return write_json(path, summary.as_json())
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> str | None:
+    """Write JSON atomically (temp file, then rename); return a problem or None."""
+    text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,3 +190,21 @@ def write_results(path: Path, summary: RunSummary) -> str | None:
             os.unlink(temporary)
         return f"results not written to {path}: {exc.strerror or exc}"
     return None
+
+
+def read_results_file(path: Path) -> dict[str, Any]:
+    """Load a results file, or raise a usage problem saying what is wrong with it."""
+    from pytest_aicr.errors import UsageProblem
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageProblem(f"{path}: cannot be read ({exc.strerror})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageProblem(f"{path}: not a JSON results file ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
+        raise UsageProblem(
+            f'{path}: not a pytest-aicr results file (expected "schema": 1); '
+            "write one with --aicr-results"
+        )
+    return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,34 @@ def test_other_settings_are_refused(runs: dict[str, dict[str, Any]]) -> None:
 def test_not_a_results_file_is_refused() -> None:
     with pytest.raises(MergeRefused, match="not a pytest-aicr results file"):
         merge_results([("x.json", {"hello": 1})])
+
+
+def test_aicr_merge_command(
+    runs: dict[str, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_aicr.cli import main
+
+    paths = []
+    for name in ("s1", "s2", "s3"):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(runs[name]))
+        paths.append(str(path))
+    out = tmp_path / "merged" / "all.json"
+    assert main(["merge", *paths, "-o", str(out)]) == 0
+    assert read_results(out)["variants"] == runs["whole"]["variants"]
+    assert "merged 3 files" in capsys.readouterr().out
+
+
+def test_aicr_merge_refuses_with_status_4(
+    runs: dict[str, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_aicr.cli import main
+
+    path = tmp_path / "s1.json"
+    path.write_text(json.dumps(runs["s1"]))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert main(["merge", str(path), str(path), "-o", str(tmp_path / "o.json")]) == 4
+    assert "shard is given twice" in capsys.readouterr().err
+    assert main(["merge", str(broken), "-o", str(tmp_path / "o.json")]) == 4
+    assert "broken.json: not a JSON results file" in capsys.readouterr().err
