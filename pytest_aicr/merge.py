@@ -123,6 +123,11 @@ def _check_shards(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
     indices = [index for index, _ in given]
     if len(set(indices)) != len(indices):
         raise MergeRefused(f"a shard is given twice: {sorted(indices)}")
+    (count,) = counts
+    missing = sorted(set(range(1, count + 1)) - set(indices))
+    if missing:
+        listed = ", ".join(f"{index}/{count}" for index in missing)
+        raise MergeRefused(f"shard {listed} missing; merge every shard of the split")
 
 
 def _merged_samples(

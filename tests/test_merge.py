@@ -119,3 +119,8 @@ def test_aicr_merge_refuses_with_status_4(
     assert "shard is given twice" in capsys.readouterr().err
     assert main(["merge", str(broken), "-o", str(tmp_path / "o.json")]) == 4
     assert "broken.json: not a JSON results file" in capsys.readouterr().err
+
+
+def test_missing_shard_is_refused(runs: dict[str, dict[str, Any]]) -> None:
+    with pytest.raises(MergeRefused, match="shard 2/3 missing"):
+        merge_results([("a", runs["s1"]), ("c", runs["s3"])])
