@@ -9,10 +9,16 @@ bounded timeout. HTTP failures become the error categories of DESIGN section 5.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_aicr.accounting import CallStats
+from pytest_aicr.breaker import BreakerSettings, CircuitBreaker
+from pytest_aicr.cache import ResponseCache, request_key
+from pytest_aicr.context import check_fits, without_context_param
 from pytest_aicr.errors import (
     BadOutput,
     BadRequest,
@@ -28,6 +34,7 @@ from pytest_aicr.errors import (
     TooLong,
 )
 from pytest_aicr.keys import ApiKey, KeySource, scrub
+from pytest_aicr.retry import RetryPolicy, RetrySettings, retry_after
 
 if TYPE_CHECKING:
     import openai
@@ -37,6 +44,7 @@ if TYPE_CHECKING:
 
 BUILTIN_MODEL = "builtin:rules"
 _TOO_LONG_WORDS = ("context length", "context_length", "too long", "maximum context")
+_MESSAGE_LENGTH = 300
 
 
 @dataclass(frozen=True)
@@ -63,11 +71,17 @@ class Answer:
 
 @dataclass(frozen=True)
 class EndpointSettings:
-    """Where remote models live and how long a request may take."""
+    """Where remote models live, how calls retry, pause and are cached."""
 
     base_url: str | None
     keys: KeySource
     timeout: float = 120.0
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    cache_mode: str = "off"
+    cache_dir: Path = Path(".aicr_cache")
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
 
 class ModelGateway:
@@ -77,6 +91,20 @@ class ModelGateway:
         self._settings = settings
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
+        self.stats = CallStats()
+        breaker = CircuitBreaker(
+            settings.breaker, sleep=settings.sleep, clock=settings.clock
+        )
+        self.stats.breaker = breaker.events
+        self._retry = RetryPolicy(
+            settings.retry,
+            keys=settings.keys,
+            breaker=breaker,
+            stats=self.stats,
+            sleep=settings.sleep,
+            clock=settings.clock,
+        )
+        self._cache = ResponseCache(settings.cache_dir, settings.cache_mode, self.stats)
 
     def complete(self, request: StageRequest) -> Answer:
         """Answer one stage request or raise a :class:`StageError`."""
@@ -85,12 +113,39 @@ class ModelGateway:
 
             return answer_builtin(request)
         try:
-            key = self._settings.keys.acquire()
-            return self._call(request, key)
+            check_fits(
+                request.messages,
+                request.params,
+                model=request.model,
+                stage=request.stage,
+            )
+            return self._cached(request, without_context_param(request.params))
         except StageError as error:
             error.stage = error.stage or request.stage
-            error.message = scrub(error.message, list(self._settings.keys.keys))
+            message = scrub(error.message, list(self._settings.keys.keys))
+            error.message = message[:_MESSAGE_LENGTH]
             raise
+
+    def _cached(self, request: StageRequest, params: dict[str, Any]) -> Answer:
+        """The answer from the cache, else from the endpoint through the retries."""
+        key = request_key(
+            self._settings.base_url or "", request.model, request.messages, params
+        )
+        what = (
+            f"sample {request.sample.input_id!r} (stage {request.stage}, "
+            f"model {request.model})"
+        )
+        entry = self._cache.fetch(
+            key,
+            lambda: asdict(self._retry.run(lambda k: self._call(request, params, k))),
+            what,
+        )
+        return Answer(
+            text=entry.get("text"),
+            finish_reason=entry.get("finish_reason"),
+            usage=dict(entry.get("usage") or {}),
+            reasoning=entry.get("reasoning"),
+        )
 
     def close(self) -> None:
         """Close the pooled HTTP client."""
@@ -103,11 +158,13 @@ class ModelGateway:
                 self._client = _make_client(self._settings)
             return self._client
 
-    def _call(self, request: StageRequest, key: ApiKey) -> Answer:
+    def _call(
+        self, request: StageRequest, params: Mapping[str, Any], key: ApiKey
+    ) -> Answer:
         import openai
 
         client = self._openai().with_options(api_key=key.secret)
-        params = dict(request.params)
+        params = dict(params)
         extra_body = params.pop("extra_body", None)
         try:
             completion = client.chat.completions.create(
@@ -126,10 +183,23 @@ class ModelGateway:
                 stage=request.stage,
             ) from None
         except openai.APIStatusError as exc:
-            raise status_error(
-                exc.status_code, _body_text(exc), request.stage
+            error = status_error(exc.status_code, self._body_text(exc), request.stage)
+            error.retry_after = retry_after(exc.response.headers, time.time())
+            raise error from None
+        except ValueError:
+            raise ServerError(
+                "the endpoint answered with a body that is not JSON",
+                stage=request.stage,
             ) from None
         return _answer_of(completion, request.stage)
+
+    def _body_text(self, exc: Any) -> str:
+        """The error body with keys masked, before it is cut short."""
+        try:
+            text = str(exc.response.text)
+        except Exception:  # a body that cannot be read is no reason to fail differently
+            return ""
+        return scrub(text, list(self._settings.keys.keys))[:_MESSAGE_LENGTH]
 
 
 def _make_client(settings: EndpointSettings) -> openai.OpenAI:
@@ -146,13 +216,6 @@ def _make_client(settings: EndpointSettings) -> openai.OpenAI:
         timeout=settings.timeout,
         http_client=openai.DefaultHttpxClient(timeout=settings.timeout),
     )
-
-
-def _body_text(exc: Any) -> str:
-    try:
-        return str(exc.response.text)[:300]
-    except Exception:  # a body that cannot be read is no reason to fail differently
-        return ""
 
 
 def status_error(status: int, body: str, stage: str) -> StageError:
@@ -178,6 +241,10 @@ def status_error(status: int, body: str, stage: str) -> StageError:
         return RateLimited("rate limited", stage=stage, status=429)
     if status == 408:
         return RequestTimeout("request timeout", stage=stage, status=408)
+    if 400 <= status < 500:
+        return BadRequest(
+            f"HTTP {status} from the endpoint: {short}", stage=stage, status=status
+        )
     return ServerError(f"HTTP {status}: {short}", stage=stage, status=status)
 
 

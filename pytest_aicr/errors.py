@@ -56,6 +56,7 @@ class StageError(AicrError):
         self.message = message
         self.stage = stage
         self.status = status
+        self.retry_after: float | None = None
 
     def as_record(self) -> dict[str, object]:
         """The error as stored in results: category, stage, status, message."""

@@ -92,6 +92,47 @@ OPTIONS: dict[str, tuple[str, Any, bool]] = {
         None,
         False,
     ),
+    "cache": (
+        "response cache mode: rw (default), ro (replay only), off, refresh",
+        None,
+        False,
+    ),
+    "cache-dir": (
+        "response cache folder (default .aicr_cache in the rootdir)",
+        None,
+        False,
+    ),
+    "retry-attempts": (
+        "attempts per call on transient failures (default 6)",
+        None,
+        False,
+    ),
+    "retry-max-time": (
+        "seconds one call may spend retrying (default 600)",
+        None,
+        False,
+    ),
+    "retry-base": (
+        "first backoff in seconds, doubled per retry (default 1)",
+        None,
+        False,
+    ),
+    "breaker-threshold": (
+        "consecutive endpoint failures that pause all calls (default 5)",
+        None,
+        False,
+    ),
+    "breaker-cooldown": (
+        "seconds an open breaker pauses calls (default 30)",
+        None,
+        False,
+    ),
+    "breaker-patience": (
+        "seconds of outage before the remaining items end as breaker_open "
+        "(default 600)",
+        None,
+        False,
+    ),
 }
 
 _CONFIG_ONLY = {"variants", "fields", "labels"}
@@ -119,6 +160,14 @@ class Settings:
     seed: int = 0
     results: Path | None = None
     shard: tuple[int, int] | None = None
+    cache: str = "rw"
+    cache_dir: Path | None = None
+    retry_attempts: int = 6
+    retry_max_time: float = 600.0
+    retry_base: float = 1.0
+    breaker_threshold: int = 5
+    breaker_cooldown: float = 30.0
+    breaker_patience: float = 600.0
     variants: list[Mapping[str, Any]] = field(default_factory=list)
     fields: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, Any] = field(default_factory=dict)
@@ -166,6 +215,20 @@ def read_settings(config: pytest.Config) -> Settings | None:
         seed=int(_number(raw["seed"], "seed", 0)),
         results=_path(base, raw["results"]) if raw["results"] else None,
         shard=_shard(raw["shard"]),
+        cache=_choice(raw["cache"], "cache", ("rw", "ro", "off", "refresh")),
+        cache_dir=_path(base, raw["cache-dir"]) if raw["cache-dir"] else None,
+        retry_attempts=int(_number(raw["retry-attempts"], "retry-attempts", 6, low=1)),
+        retry_max_time=_number(raw["retry-max-time"], "retry-max-time", 600, low=0),
+        retry_base=_number(raw["retry-base"], "retry-base", 1.0, low=0),
+        breaker_threshold=int(
+            _number(raw["breaker-threshold"], "breaker-threshold", 5, low=1)
+        ),
+        breaker_cooldown=_number(
+            raw["breaker-cooldown"], "breaker-cooldown", 30, low=0
+        ),
+        breaker_patience=_number(
+            raw["breaker-patience"], "breaker-patience", 600, low=0
+        ),
         variants=list(yaml_config.get("variants") or []),
         fields=_config_mapping(yaml_config, "fields"),
         labels=_config_mapping(yaml_config, "labels"),

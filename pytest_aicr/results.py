@@ -36,6 +36,7 @@ class RunSummary:
     wall_time: float
     failed_gates: list[GateVerdict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    keys: dict[str, Any] = field(default_factory=dict)
 
     @property
     def error_count(self) -> int:
@@ -49,7 +50,7 @@ class RunSummary:
             "variants": self.variants,
             "samples": self.samples,
             "gates": [verdict.as_record() for verdict in self.gates],
-            "keys": {},
+            "keys": self.keys,
             "run": self.run,
         }
 

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from pytest_aicr.accounting import key_figures, merge_stats
+from pytest_aicr.breaker import BreakerSettings
 from pytest_aicr.catalog import load_catalog
 from pytest_aicr.chain import Strategy, available_strategies
 from pytest_aicr.client import EndpointSettings, ModelGateway
@@ -30,7 +32,10 @@ from pytest_aicr.matching import Embedder, similarity_matrix
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts, score_item
 from pytest_aicr.results import RunSummary, build_summary, write_results
+from pytest_aicr.retry import RetrySettings
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
+
+CALLS_KEY = "aicr_calls"
 
 
 class Evaluation:
@@ -48,6 +53,7 @@ class Evaluation:
         self._embedder = Embedder()
         self.records: list[dict[str, Any]] = []
         self.other_failures = 0
+        self.worker_calls: list[dict[str, Any]] = []
         self.summary: RunSummary | None = None
 
     # planning
@@ -165,13 +171,7 @@ class Evaluation:
     def gateway(self) -> ModelGateway:
         """The process's model gateway, made on first use."""
         if self._gateway is None:
-            self._gateway = ModelGateway(
-                EndpointSettings(
-                    base_url=self.settings.base_url,
-                    keys=RoundRobinKeys(keys_from_env(self.settings.keys_env)),
-                    timeout=self.settings.timeout,
-                )
-            )
+            self._gateway = ModelGateway(_endpoint_settings(self.settings))
         return self._gateway
 
     def _similarity(
@@ -224,12 +224,23 @@ class Evaluation:
         elif report.failed:
             self.other_failures += 1
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """Keep the call statistics a finished xdist worker sent."""
+        calls = (getattr(node, "workeroutput", None) or {}).get(CALLS_KEY)
+        if isinstance(calls, dict):
+            self.worker_calls.append(calls)
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Judge the run: metrics, gates, outputs, exit status."""
+        own: list[dict[str, Any]] = []
         if self._gateway is not None:
             self._gateway.close()
+            own.append(self._gateway.stats.as_json())
         if self.is_worker:
+            if own:
+                self.config.workeroutput[CALLS_KEY] = own[0]  # type: ignore[attr-defined]
             return
         self.summary = build_summary(
             self.records,
@@ -238,6 +249,12 @@ class Evaluation:
             settings=self.settings,
             wall_time=time.time() - self.started,
         )
+        calls = merge_stats([*self.worker_calls, *own])
+        self.summary.keys = key_figures(calls)
+        self.summary.run["calls"] = {
+            "cache": calls["cache"],
+            "breaker": calls["breaker"],
+        }
         if self.settings.results is not None:
             problem = write_results(self.settings.results, self.summary)
             if problem is not None:
@@ -268,6 +285,26 @@ class Evaluation:
         from pytest_aicr.summary import write_summary
 
         write_summary(terminalreporter, self.summary, self.settings)
+
+
+def _endpoint_settings(settings: Settings) -> EndpointSettings:
+    return EndpointSettings(
+        base_url=settings.base_url,
+        keys=RoundRobinKeys(keys_from_env(settings.keys_env)),
+        timeout=settings.timeout,
+        retry=RetrySettings(
+            attempts=settings.retry_attempts,
+            max_time=settings.retry_max_time,
+            base=settings.retry_base,
+        ),
+        breaker=BreakerSettings(
+            threshold=settings.breaker_threshold,
+            cooldown=settings.breaker_cooldown,
+            patience=settings.breaker_patience,
+        ),
+        cache_mode=settings.cache,
+        cache_dir=settings.cache_dir or settings.rootdir / ".aicr_cache",
+    )
 
 
 def _record_of(report: pytest.TestReport) -> dict[str, Any] | None:

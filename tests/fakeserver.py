@@ -8,6 +8,8 @@ the server can count requests a key sent over a per-window budget.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: str | None = None
     delay: float = 0.0
+    reset: bool = False
     usage: dict[str, int] = field(
         default_factory=lambda: {"prompt_tokens": 10, "completion_tokens": 5}
     )
@@ -58,7 +61,11 @@ class FakeServer:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:
@@ -111,7 +118,16 @@ class FakeServer:
                 reply = server.script(seen)
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.reset:
+                    self._reset()
+                    return
                 self._send(reply, body.get("model", ""))
+
+            def _reset(self) -> None:
+                linger = struct.pack("ii", 1, 0)
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self.connection.close()
+                self.close_connection = True
 
             def _send(self, reply: Reply, model: str) -> None:
                 if reply.body is not None:
@@ -123,9 +139,9 @@ class FakeServer:
                     payload = json.dumps(error).encode("utf-8")
                 try:
                     self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    for name, value in reply.headers.items():
+                    headers = {"Content-Type": "application/json", **reply.headers}
+                    headers["Content-Length"] = str(len(payload))
+                    for name, value in headers.items():
                         self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(payload)

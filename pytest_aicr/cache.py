@@ -1,0 +1,182 @@
+"""The response cache: answers already paid for are never requested again.
+
+One file per entry under the cache directory, named by a hash of endpoint, model,
+messages and parameters (never the API key). An entry is written to a temporary
+file in the same folder, flushed to disk and renamed over its final name, so a
+reader sees a whole entry or none, even after ``kill -9`` mid-write; each entry
+carries a checksum of its content, so one damaged on disk is noticed, reported
+once and recomputed. Any number of processes may read and write at once.
+
+Modes: ``rw`` reads and writes; ``ro`` only replays (a miss is ``cache_miss``);
+``off`` neither reads nor writes and sends every request; ``refresh`` asks again
+once per run and overwrites. Identical requests in flight at once in one process
+are sent once and the answer shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_aicr.accounting import CallStats
+from pytest_aicr.errors import CacheMiss
+
+log = logging.getLogger("pytest_aicr")
+CACHE_MODES = ("rw", "ro", "off", "refresh")
+FORMAT = 1
+Entry = dict[str, Any]
+
+
+def request_key(
+    endpoint: str,
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any],
+) -> str:
+    """The cache key of a request: what is asked and where, never who asks."""
+    identity = {
+        "endpoint": endpoint.rstrip("/"),
+        "model": model,
+        "messages": [dict(message) for message in messages],
+        "params": dict(params),
+    }
+    return hashlib.sha256(_canonical(identity).encode("utf-8")).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+class _Pending:
+    """An identical request already on its way; waiters share its answer."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.entry: Entry | None = None
+
+
+class ResponseCache:
+    """Reads and writes answers (plain JSON entries) under one directory."""
+
+    def __init__(self, directory: Path, mode: str, stats: CallStats) -> None:
+        self.directory = directory
+        self.mode = mode
+        self._stats = stats
+        self._lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}
+        self._refreshed: set[str] = set()
+        self._reported: set[str] = set()
+
+    def fetch(self, key: str, compute: Callable[[], Entry], what: str) -> Entry:
+        """The cached answer for ``key``, or ``compute()`` (stored when it succeeds).
+
+        ``what`` names the request (sample and stage) in a ``cache_miss`` error.
+        """
+        if self.mode == "off":
+            return compute()
+        if self.mode != "refresh" or key in self._refreshed:
+            found = self.read(key)
+            if found is not None:
+                self._stats.count_cache("hits")
+                return found
+        if self.mode == "ro":
+            raise CacheMiss(
+                f"no cached answer for {what} in {self.directory} (--aicr-cache ro "
+                "replays only); run once with --aicr-cache rw to fill the cache"
+            )
+        self._stats.count_cache("misses")
+        return self._shared(key, compute)
+
+    def _shared(self, key: str, compute: Callable[[], Entry]) -> Entry:
+        with self._lock:
+            pending = self._pending.get(key)
+            owner = pending is None
+            if pending is None:
+                pending = self._pending[key] = _Pending()
+        if not owner:
+            pending.done.wait()
+            if pending.entry is not None:
+                return pending.entry
+            return self._shared(key, compute)
+        try:
+            pending.entry = compute()
+            self.write(key, pending.entry)
+            return pending.entry
+        finally:
+            with self._lock:
+                del self._pending[key]
+            pending.done.set()
+
+    def read(self, key: str) -> Entry | None:
+        """A whole, intact entry, or ``None`` (missing or damaged)."""
+        path = self._path(key)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._damaged(key, path, f"unreadable ({exc.strerror})")
+            return None
+        try:
+            stored = json.loads(text)
+            entry = stored["entry"]
+            intact = stored["sha256"] == _digest(entry) and stored["key"] == key
+        except (ValueError, KeyError, TypeError):
+            intact = False
+        if not intact:
+            self._damaged(key, path, "damaged")
+            return None
+        return dict(entry)
+
+    def write(self, key: str, entry: Entry) -> None:
+        """Store an entry so that no reader ever sees it half-written."""
+        path = self._path(key)
+        text = json.dumps(
+            {"format": FORMAT, "key": key, "sha256": _digest(entry), "entry": entry},
+            ensure_ascii=False,
+        )
+        try:
+            self._prepare(path.parent)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        except OSError as exc:
+            log.warning("cache entry not written to %s: %s", path, exc.strerror or exc)
+            return
+        if self.mode == "refresh":
+            self._refreshed.add(key)
+        self._stats.count_cache("writes")
+
+    def _prepare(self, folder: Path) -> None:
+        if not self.directory.is_dir():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            log.info("response cache at %s", self.directory)
+        ignore = self.directory / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# created by pytest-aicr\n*\n", encoding="utf-8")
+        folder.mkdir(exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    def _damaged(self, key: str, path: Path, how: str) -> None:
+        with self._lock:
+            if key in self._reported:
+                return
+            self._reported.add(key)
+        self._stats.count_cache("damaged")
+        log.warning("cache entry %s is %s; asking the endpoint again", path, how)
+
+
+def _digest(entry: Entry) -> str:
+    return hashlib.sha256(_canonical(entry).encode("utf-8")).hexdigest()
