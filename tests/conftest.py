@@ -66,3 +66,15 @@ def endpoint_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[FakeServer], None
 def read_results(path: Path) -> dict[str, Any]:
     """Load a results JSON file."""
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on a free port of 127.0.0.1 for the whole session."""
+    from tests.redisserver import RedisServer, find_redis_server
+
+    executable = find_redis_server()
+    if executable is None:
+        pytest.skip("redis-server not found: apt-get install -y redis-server")
+    with RedisServer(executable) as server:
+        yield server.url
