@@ -27,6 +27,7 @@ from pytest_aicr.errors import (
     StageError,
     TooLong,
 )
+from pytest_aicr.keypool import tell_key_source
 from pytest_aicr.keys import ApiKey, KeySource, scrub
 
 if TYPE_CHECKING:
@@ -126,6 +127,9 @@ class ModelGateway:
                 stage=request.stage,
             ) from None
         except openai.APIStatusError as exc:
+            tell_key_source(
+                self._settings.keys, key, exc.status_code, exc.response.headers
+            )
             raise status_error(
                 exc.status_code, _body_text(exc), request.stage
             ) from None

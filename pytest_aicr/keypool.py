@@ -14,13 +14,13 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from pytest_aicr.errors import ConfigError, NoKey, RateLimited
-from pytest_aicr.keys import ApiKey
+from pytest_aicr.keys import ApiKey, KeySource
 
 log = logging.getLogger("pytest_aicr")
 
@@ -126,6 +126,31 @@ class KeyPool:
         """Stop and release the store connection."""
         self.stop()
         self._store.close()
+
+
+def tell_key_source(
+    keys: KeySource, key: ApiKey, status: int, headers: Mapping[str, str]
+) -> None:
+    """A 429 rests the key for every process; a 401 or 403 takes it out."""
+    if status == 429:
+        keys.cool_down(key, retry_after(headers))
+    elif status in (401, 403):
+        keys.remove(key)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asked us to wait (``retry-after-ms`` or ``retry-after``)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue
+        if 0 <= seconds < STATE_TTL:
+            return seconds
+    return None
 
 
 def run_id(explicit: str | None = None) -> str:

@@ -60,6 +60,23 @@ OPTIONS: dict[str, tuple[str, Any, bool]] = {
         False,
     ),
     "timeout": ("per-request timeout in seconds (default 120)", None, False),
+    "rate-limit": (
+        "requests per key in any rate window, across every process (default 3)",
+        None,
+        False,
+    ),
+    "rate-window": ("the rate window in seconds (default 60)", None, False),
+    "limiter": (
+        "key-pool store: an SQLite file path (default: in the cache directory) "
+        "or redis://host:port/db",
+        None,
+        False,
+    ),
+    "concurrency": (
+        "chains in flight per process (default: 4 per API key, at least 4)",
+        None,
+        False,
+    ),
     "similarity": (
         "matching threshold on cosine similarity (default 0.6)",
         None,
@@ -104,6 +121,10 @@ class Settings:
     base_url: str | None = None
     keys_env: str | None = None
     timeout: float = 120.0
+    rate_limit: int = 3
+    rate_window: float = 60.0
+    limiter: str | None = None
+    concurrency: int | None = None
     similarity: float = 0.6
     ro_scope: str = "sample"
     minimums: list[str] = field(default_factory=list)
@@ -149,6 +170,10 @@ def read_settings(config: pytest.Config) -> Settings | None:
         or os.environ.get("OPENAI_BASE_URL"),
         keys_env=raw["keys-env"],
         timeout=_number(raw["timeout"], "timeout", 120.0, low=0.1),
+        rate_limit=_optional_int(raw["rate-limit"], "rate-limit") or 3,
+        rate_window=_number(raw["rate-window"], "rate-window", 60.0, low=0.01),
+        limiter=raw["limiter"],
+        concurrency=_optional_int(raw["concurrency"], "concurrency"),
         similarity=_number(raw["similarity"], "similarity", 0.6, low=-1.0, high=1.0),
         ro_scope=_choice(raw["ro-scope"], "ro-scope", ("sample", "comment")),
         minimums=list(raw["min"] or []),
