@@ -96,7 +96,7 @@ class EvalItem(pytest.Item):
 
     def runtest(self) -> None:
         """Run the chain, score it, and attach the record to the report."""
-        record, error = self.evaluation.evaluate(self.sample, self.variant)
+        record, error = self.evaluation.outcome_of(self)
         record["order"] = list(self.order)
         record["nodeid"] = self.nodeid
         self.user_properties.append((RECORD_KEY, record))

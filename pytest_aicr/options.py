@@ -60,6 +60,23 @@ OPTIONS: dict[str, tuple[str, Any, bool]] = {
         False,
     ),
     "timeout": ("per-request timeout in seconds (default 120)", None, False),
+    "rate-limit": (
+        "requests per key in any rate window, across every process (default 3)",
+        None,
+        False,
+    ),
+    "rate-window": ("the rate window in seconds (default 60)", None, False),
+    "limiter": (
+        "key-pool store: an SQLite file path (default: in the cache directory) "
+        "or redis://host:port/db",
+        None,
+        False,
+    ),
+    "concurrency": (
+        "chains in flight per process (default: 4 per API key, at least 4)",
+        None,
+        False,
+    ),
     "similarity": (
         "matching threshold on cosine similarity (default 0.6)",
         None,
@@ -89,6 +106,12 @@ OPTIONS: dict[str, tuple[str, Any, bool]] = {
     "shard": (
         "I/N: keep only this runner's share of the samples, by a stable "
         "hash of the input_id",
+        None,
+        False,
+    ),
+    "run-id": (
+        "id shared by the runners of one run: they share keys taken out of the "
+        "pool (default: the CI system's run id)",
         None,
         False,
     ),
@@ -151,6 +174,10 @@ class Settings:
     base_url: str | None = None
     keys_env: str | None = None
     timeout: float = 120.0
+    rate_limit: int = 3
+    rate_window: float = 60.0
+    limiter: str | None = None
+    concurrency: int | None = None
     similarity: float = 0.6
     ro_scope: str = "sample"
     minimums: list[str] = field(default_factory=list)
@@ -160,6 +187,7 @@ class Settings:
     seed: int = 0
     results: Path | None = None
     shard: tuple[int, int] | None = None
+    run_id: str | None = None
     cache: str = "rw"
     cache_dir: Path | None = None
     retry_attempts: int = 6
@@ -206,6 +234,10 @@ def read_settings(config: pytest.Config) -> Settings | None:
         or os.environ.get("OPENAI_BASE_URL"),
         keys_env=raw["keys-env"],
         timeout=_number(raw["timeout"], "timeout", 120.0, low=0.1),
+        rate_limit=_optional_int(raw["rate-limit"], "rate-limit") or 3,
+        rate_window=_number(raw["rate-window"], "rate-window", 60.0, low=0.01),
+        limiter=raw["limiter"],
+        concurrency=_optional_int(raw["concurrency"], "concurrency"),
         similarity=_number(raw["similarity"], "similarity", 0.6, low=-1.0, high=1.0),
         ro_scope=_choice(raw["ro-scope"], "ro-scope", ("sample", "comment")),
         minimums=list(raw["min"] or []),
@@ -215,6 +247,7 @@ def read_settings(config: pytest.Config) -> Settings | None:
         seed=int(_number(raw["seed"], "seed", 0)),
         results=_path(base, raw["results"]) if raw["results"] else None,
         shard=_shard(raw["shard"]),
+        run_id=raw["run-id"],
         cache=_choice(raw["cache"], "cache", ("rw", "ro", "off", "refresh")),
         cache_dir=_path(base, raw["cache-dir"]) if raw["cache-dir"] else None,
         retry_attempts=int(_number(raw["retry-attempts"], "retry-attempts", 6, low=1)),

@@ -9,6 +9,7 @@ and sets the exit status.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,15 +23,17 @@ from pytest_aicr.accounting import key_figures, merge_stats
 from pytest_aicr.breaker import BreakerSettings
 from pytest_aicr.catalog import load_catalog
 from pytest_aicr.chain import Strategy, available_strategies
-from pytest_aicr.client import EndpointSettings, ModelGateway
+from pytest_aicr.client import BUILTIN_MODEL, EndpointSettings, ModelGateway
 from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
 from pytest_aicr.dataset import Sample, select_samples
 from pytest_aicr.errors import StageError
 from pytest_aicr.gates import apply_minimums, parse_minimum
-from pytest_aicr.keys import RoundRobinKeys, keys_from_env
+from pytest_aicr.keypool import Budget, KeyPool, Reservation, open_store, run_id
+from pytest_aicr.keys import KeySource, RoundRobinKeys, keys_from_env
 from pytest_aicr.matching import Embedder, similarity_matrix
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts, score_item
+from pytest_aicr.prefetch import ChainPool, items_to_prefetch
 from pytest_aicr.results import RunSummary, build_summary, write_results
 from pytest_aicr.retry import RetrySettings
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
@@ -50,6 +53,10 @@ class Evaluation:
         self.rules = [parse_minimum(text) for text in settings.minimums]
         self._plan = self._plan_samples()
         self._gateway: ModelGateway | None = None
+        self._gateway_lock = threading.Lock()
+        self._key_store = self._open_key_store()
+        self._key_pool: KeyPool | None = None
+        self._chains: ChainPool | None = None
         self._embedder = Embedder()
         self.records: list[dict[str, Any]] = []
         self.other_failures = 0
@@ -170,9 +177,49 @@ class Evaluation:
     @property
     def gateway(self) -> ModelGateway:
         """The process's model gateway, made on first use."""
-        if self._gateway is None:
-            self._gateway = ModelGateway(_endpoint_settings(self.settings))
-        return self._gateway
+        with self._gateway_lock:
+            if self._gateway is None:
+                self._gateway = ModelGateway(
+                    _endpoint_settings(self.settings, self._key_source())
+                )
+            return self._gateway
+
+    def _key_source(self) -> KeySource:
+        keys = keys_from_env(self.settings.keys_env)
+        if self._key_store is None:
+            return RoundRobinKeys(keys)
+        self._key_pool = KeyPool(keys, self._key_store)
+        return self._key_pool
+
+    def _open_key_store(self) -> Reservation | None:
+        """The shared key-pool store, when some model needs a key (DESIGN 6)."""
+        models = {m for variant in self.variants for m in variant.models.values()}
+        for planned in self._plan.values():
+            models.update(m for sample, _, _ in planned for m in sample.models.values())
+        if models <= {BUILTIN_MODEL}:
+            return None
+        settings = self.settings
+        budget = Budget(
+            settings.rate_limit,
+            settings.rate_window,
+            run_id=run_id(settings.run_id),
+        )
+        cache_dir = settings.cache_dir
+        return open_store(
+            settings.limiter, cache_dir or settings.rootdir / ".aicr_cache", budget
+        )
+
+    def outcome_of(self, item: EvalItem) -> tuple[dict[str, Any], StageError | None]:
+        """The item's record and error, from the chain pool when it runs one."""
+        if self._chains is None:
+            return self.evaluate(item.sample, item.variant)
+        result: tuple[dict[str, Any], StageError | None] = self._chains.result(item)
+        return result
+
+    def _concurrency(self) -> int:
+        if self.settings.concurrency is not None:
+            return self.settings.concurrency
+        return max(4, 4 * len(keys_from_env(self.settings.keys_env)))
 
     def _similarity(
         self, left: Sequence[str], right: Sequence[str]
@@ -181,6 +228,26 @@ class Evaluation:
         return similarity_matrix(vectors[: len(left)], vectors[len(left) :])
 
     # hooks
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Start this process's chains before pytest reaches their items (DESIGN 7)."""
+        items = items_to_prefetch(session)
+        if items:
+            self._chains = ChainPool(
+                lambda item: self.evaluate(item.sample, item.variant),
+                self._concurrency(),
+            )
+            self._chains.start(items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Fixed shards under ``--dist load`` (the default of ``-n``)."""
+        if config.getoption("dist", None) != "load":
+            return None
+        from pytest_aicr.scheduler import ShardScheduling
+
+        return ShardScheduling(config, log)
 
     def pytest_collect_file(
         self, file_path: Path, parent: pytest.Collector
@@ -234,6 +301,7 @@ class Evaluation:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Judge the run: metrics, gates, outputs, exit status."""
+        self._stop_chains()
         own: list[dict[str, Any]] = []
         if self._gateway is not None:
             self._gateway.close()
@@ -261,6 +329,15 @@ class Evaluation:
                 self.summary.problems.append(problem)
         self._set_exit_status(session, self.summary)
 
+    def _stop_chains(self) -> None:
+        """Wake callers waiting for a key, cancel chains not started, close store."""
+        if self._key_pool is not None:
+            self._key_pool.stop()
+        if self._chains is not None:
+            self._chains.stop()
+        if self._key_store is not None:
+            self._key_store.close()
+
     def _set_exit_status(self, session: pytest.Session, summary: RunSummary) -> None:
         status = session.exitstatus
         if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
@@ -287,10 +364,10 @@ class Evaluation:
         write_summary(terminalreporter, self.summary, self.settings)
 
 
-def _endpoint_settings(settings: Settings) -> EndpointSettings:
+def _endpoint_settings(settings: Settings, keys: KeySource) -> EndpointSettings:
     return EndpointSettings(
         base_url=settings.base_url,
-        keys=RoundRobinKeys(keys_from_env(settings.keys_env)),
+        keys=keys,
         timeout=settings.timeout,
         retry=RetrySettings(
             attempts=settings.retry_attempts,

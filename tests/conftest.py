@@ -20,6 +20,7 @@ import pytest_aicr.session  # noqa: F401
 from tests.fakeserver import FakeServer, Script
 
 LONG_KEY = "sk-test-0000000000000000wxyz"
+WIDE_BUDGET = "--aicr-rate-limit=10000 --aicr-rate-window=1"
 
 
 @pytest.fixture
@@ -56,11 +57,15 @@ def fake_server() -> Iterator[Callable[[Script], FakeServer]]:
 
 @pytest.fixture
 def endpoint_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[FakeServer], None]:
-    """Point the plugin at a fake server with one long test key."""
+    """Point the plugin at a fake server with one long test key.
+
+    The key's budget is wide, so tests that are not about rate limits never wait.
+    """
 
     def use(server: FakeServer) -> None:
         monkeypatch.setenv("AICR_BASE_URL", server.url)
         monkeypatch.setenv("AICR_API_KEYS", LONG_KEY)
+        monkeypatch.setenv("PYTEST_ADDOPTS", WIDE_BUDGET)
 
     return use
 
@@ -68,3 +73,15 @@ def endpoint_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[FakeServer], None
 def read_results(path: Path) -> dict[str, Any]:
     """Load a results JSON file."""
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on a free port of 127.0.0.1 for the whole session."""
+    from tests.redisserver import RedisServer, find_redis_server
+
+    executable = find_redis_server()
+    if executable is None:
+        pytest.skip("redis-server not found: apt-get install -y redis-server")
+    with RedisServer(executable) as server:
+        yield server.url

@@ -1,0 +1,195 @@
+"""The key pool: one per-key budget shared by every thread and process of a run.
+
+A call asks the store for the key that can serve soonest, the store reserves that
+key's next slot atomically, and the call sleeps until the slot opens. Because each
+slot is reserved before anyone sleeps, waiting callers never poll and never wake
+together, and they are served roughly in the order they arrived. The store is an
+SQLite file on local disk (:mod:`pytest_aicr.limiter_sqlite`) or a Redis server
+(:mod:`pytest_aicr.limiter_redis`); both apply the same :class:`Budget`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from pytest_aicr.errors import ConfigError, NoKey, RateLimited
+from pytest_aicr.keys import ApiKey
+
+log = logging.getLogger("pytest_aicr")
+
+DEFAULT_MARGIN = 0.05
+STATE_TTL = 24 * 3600.0
+LOCK_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """At most ``limit`` requests per key in any ``window`` seconds, plus a margin.
+
+    The store spaces the slots of one key by ``span`` (the window widened by the
+    margin), so a request that reaches the server a little late or early still
+    falls inside the provider's budget.
+    """
+
+    limit: int
+    window: float
+    margin: float = DEFAULT_MARGIN
+    run_id: str = ""
+
+    @property
+    def span(self) -> float:
+        """The window as the store enforces it."""
+        return self.window * (1.0 + self.margin)
+
+
+class Reservation(Protocol):
+    """A store that reserves key slots for the whole run."""
+
+    def reserve(self, digests: Sequence[str]) -> tuple[int, float] | None:
+        """Reserve the soonest slot: (index into ``digests``, seconds to wait).
+
+        ``None`` when every key has been taken out for this run.
+        """
+        ...
+
+    def cool_down(self, digest: str, seconds: float | None) -> float:
+        """Rest a key after a 429; returns the seconds it will rest."""
+        ...
+
+    def remove(self, digest: str) -> None:
+        """Take a key out for the rest of the run."""
+        ...
+
+    def close(self) -> None:
+        """Release the process's connection."""
+        ...
+
+
+class KeyPool:
+    """A :class:`~pytest_aicr.keys.KeySource` whose budget every process shares."""
+
+    def __init__(
+        self,
+        keys: Sequence[ApiKey],
+        store: Reservation,
+        *,
+        sleep: Callable[[float], object] | None = None,
+    ) -> None:
+        self._keys = list(keys)
+        self._store = store
+        self._stopped = threading.Event()
+        self._sleep = sleep or self._stopped.wait
+
+    @property
+    def keys(self) -> Sequence[ApiKey]:
+        """Every key given to the run."""
+        return self._keys
+
+    def acquire(self) -> ApiKey:
+        """Reserve the key that can serve soonest and sleep until its slot."""
+        if self._stopped.is_set():
+            raise RateLimited("the run stopped while this item waited for a key")
+        reserved = self._store.reserve([key.digest for key in self._keys])
+        if reserved is None:
+            raise NoKey(
+                "no usable API key: every key was rejected with 401/403 in this run"
+            )
+        index, delay = reserved
+        if delay > 0:
+            self._sleep(delay)
+        if self._stopped.is_set():
+            raise RateLimited("the run stopped while this item waited for a key")
+        return self._keys[index]
+
+    def cool_down(self, key: ApiKey, seconds: float | None) -> None:
+        """Rest the key for every process; ``None``: until its next slot, doubling."""
+        rest = self._store.cool_down(key.digest, seconds)
+        log.info("key %s rate limited: resting %.1f s", key.label, rest)
+
+    def remove(self, key: ApiKey) -> None:
+        """Take the key out for every process of this run."""
+        self._store.remove(key.digest)
+        log.warning("key %s rejected (401/403): taken out for this run", key.label)
+
+    def stop(self) -> None:
+        """Wake every waiting caller; later calls fail at once."""
+        self._stopped.set()
+
+    def close(self) -> None:
+        """Stop and release the store connection."""
+        self.stop()
+        self._store.close()
+
+
+# CI variables that name one pipeline run, shared by every runner of its matrix
+_CI_RUN_VARIABLES = (
+    ("GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT"),
+    ("CI_PIPELINE_ID", None),
+    ("BUILDKITE_BUILD_ID", None),
+    ("CIRCLE_WORKFLOW_ID", None),
+    ("BUILD_TAG", None),
+)
+
+
+def run_id(explicit: str | None = None) -> str:
+    """The id that scopes run-level state (keys taken out) in the store.
+
+    ``--aicr-run-id`` wins; else the CI system's run id, so the runners of one CI
+    matrix share state and other pipelines do not; else xdist's one
+    ``PYTEST_XDIST_TESTRUNUID`` for the controller and its workers; else a fresh
+    id, as a run without xdist has one process.
+    """
+    if explicit:
+        return explicit
+    for name, attempt in _CI_RUN_VARIABLES:
+        if os.environ.get(name):
+            suffix = f"-{os.environ.get(attempt, '')}" if attempt else ""
+            return f"{name.lower()}-{os.environ[name]}{suffix}"
+    return os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+
+
+def open_store(limiter: str | None, cache_dir: Path, budget: Budget) -> Reservation:
+    """The store named by ``--aicr-limiter``, checked now so a bad one fails early.
+
+    Raises:
+        ConfigError: the store cannot be opened or reached.
+
+    """
+    if limiter and limiter.startswith(("redis://", "rediss://", "unix://")):
+        from pytest_aicr.limiter_redis import RedisReservation
+
+        redis_store = RedisReservation(limiter, budget)
+        redis_store.check()
+        return redis_store
+    from pytest_aicr.limiter_sqlite import SqliteReservation
+
+    path = Path(limiter) if limiter else cache_dir / "keypool.sqlite3"
+    if not limiter:
+        ensure_cache_dir(cache_dir)
+    sqlite_store = SqliteReservation(path, budget)
+    sqlite_store.check()
+    return sqlite_store
+
+
+def ensure_cache_dir(path: Path) -> None:
+    """Create the cache directory with a ``.gitignore`` that ignores it whole."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        ignore = path / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text(
+                "# created by pytest-aicr; everything here can be deleted\n*\n",
+                encoding="utf-8",
+            )
+    except OSError as exc:
+        raise ConfigError(
+            f"cache directory {path}: cannot be created ({exc.strerror}); "
+            "choose another with --aicr-cache-dir"
+        ) from None
