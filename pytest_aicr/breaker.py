@@ -8,6 +8,8 @@ closes it. Each pause moves :attr:`CircuitBreaker.epoch` on, which tells the ret
 layer that the failures were the endpoint's, not the call's, so items do not spend
 their own retries on an outage. An endpoint down for longer than ``patience``
 seconds is given up on: every later call ends at once with ``breaker_open``.
+When a pause ends, one call goes out as a probe while the others wait for its
+outcome, so concurrent chains do not all hit an endpoint that may still be down.
 
 The breaker lives in one process; with xdist each worker judges the endpoint by
 the failures it sees itself.
@@ -56,6 +58,7 @@ class CircuitBreaker:
         self._open_until: float | None = None
         self._down_since = 0.0
         self._gave_up = False
+        self._probing = False
         self.epoch = 0
         self.events: list[dict[str, Any]] = []
 
@@ -72,8 +75,11 @@ class CircuitBreaker:
                     self._give_up(now)
                     raise BreakerOpen(self._given_up_message())
                 remaining = self._open_until - now
-                if remaining <= 0:
+                if remaining <= 0 and not self._probing:
+                    self._probing = True
                     return
+                if remaining <= 0:
+                    remaining = self._cooldown
                 left = self._down_since + self._settings.patience - now
             self._sleep(min(remaining, left))
 
@@ -81,6 +87,7 @@ class CircuitBreaker:
         """An endpoint failure (timeout, reset, 408, 5xx) was seen."""
         with self._lock:
             self._failures += 1
+            self._probing = False
             now = self._clock()
             if self._open_until is not None:
                 if now >= self._open_until:
@@ -97,6 +104,7 @@ class CircuitBreaker:
         """The endpoint answered: close the breaker and reset the count."""
         with self._lock:
             self._failures = 0
+            self._probing = False
             if self._open_until is None:
                 return
             down = self._clock() - self._down_since

@@ -91,10 +91,10 @@ class ResponseCache:
                 f"no cached answer for {what} in {self.directory} (--aicr-cache ro "
                 "replays only); run once with --aicr-cache rw to fill the cache"
             )
-        self._stats.count_cache("misses")
         return self._shared(key, compute)
 
     def _shared(self, key: str, compute: Callable[[], Entry]) -> Entry:
+        """Send the request once however many ask at once: the others count as hits."""
         with self._lock:
             pending = self._pending.get(key)
             owner = pending is None
@@ -103,8 +103,10 @@ class ResponseCache:
         if not owner:
             pending.done.wait()
             if pending.entry is not None:
+                self._stats.count_cache("hits")
                 return pending.entry
             return self._shared(key, compute)
+        self._stats.count_cache("misses")
         try:
             pending.entry = compute()
             self.write(key, pending.entry)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import read_results
+from tests.conftest import WIDE_BUDGET, read_results
 from tests.fakeserver import FakeServer, Reply, Script, Seen
 from tests.test_end_to_end import EXPECTED, SAMPLES, scripted
 
@@ -93,6 +93,7 @@ def three_keys(monkeypatch: pytest.MonkeyPatch) -> Callable[[FakeServer], None]:
     def use(server: FakeServer) -> None:
         monkeypatch.setenv("AICR_BASE_URL", server.url)
         monkeypatch.setenv("AICR_API_KEYS", ",".join(KEYS))
+        monkeypatch.setenv("PYTEST_ADDOPTS", WIDE_BUDGET)
 
     return use
 
@@ -135,7 +136,9 @@ def test_a_rejected_key_leaves_the_run_to_the_other_two(
     rejected = data["keys"][f"...{bad}"]
     assert rejected["successes"] == 0
     assert rejected["failures"] == {"401": rejected["requests"]}
-    assert rejected["requests"] == 1
+    # chains run concurrently: calls already holding the key when the first 401
+    # lands may still be sent with it, but no later call is
+    assert 1 <= rejected["requests"] <= len(data["samples"])
 
 
 def test_replay_only_needs_no_server_and_refresh_asks_again(
@@ -189,6 +192,7 @@ def test_an_outage_pauses_the_run_which_then_resumes(
         "-p",
         "no:xdist",
         "--aicr-breaker-cooldown=0.2",
+        "--aicr-concurrency=2",
     )
     assert outcome.ret == 0, outcome.stdout.str()
     assert counts_of(data) == EXPECTED
@@ -223,6 +227,7 @@ def test_an_endpoint_that_stays_down_ends_items_as_breaker_open(
         "no:xdist",
         "--aicr-breaker-cooldown=0.1",
         "--aicr-breaker-patience=0.5",
+        "--aicr-concurrency=1",
         strategies=("--aicr-strategy=check",),
     )
     assert outcome.ret == 1
