@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 import warnings
 
 from pytest_aicr.change_lines import (
@@ -288,10 +289,15 @@ _C_CODE_HINT = re.compile(r"[(=.]|^[{}]|^(?:break|continue|return)\s*;")
 _C_CALL = re.compile(r"^(?:[\w$]+(?:\.[\w$]+)*\s*\(|(?:if|for|while|switch)\s*\().*\)$")
 
 
+# ``warnings.catch_warnings`` swaps process-wide state, and CPython 3.11's ``ast``
+# keeps a shared recursion counter: parses from the chain threads take turns.
+_PARSE_LOCK = threading.Lock()
+
+
 def _python_parses(text: str) -> bool:
     for candidate in (text, text + " pass"):
         try:
-            with warnings.catch_warnings():
+            with _PARSE_LOCK, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 statement = ast.parse(candidate).body[0]
         except (SyntaxError, ValueError, IndexError):
