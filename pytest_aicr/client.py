@@ -86,6 +86,7 @@ class ModelGateway:
 
             return answer_builtin(request)
         try:
+            self._openai()  # the slow first import must not eat into a key's slot
             key = self._settings.keys.acquire()
             return self._call(request, key)
         except StageError as error:

@@ -30,7 +30,7 @@ from pytest_aicr.keys import KeySource, RoundRobinKeys, keys_from_env
 from pytest_aicr.matching import Embedder, similarity_matrix
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts, score_item
-from pytest_aicr.prefetch import ChainPool, items_to_prefetch
+from pytest_aicr.prefetch import SHARDED, ChainPool, items_to_prefetch
 from pytest_aicr.results import RunSummary, build_summary, write_results
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
 
@@ -253,6 +253,12 @@ class Evaluation:
         from pytest_aicr.scheduler import ShardScheduling
 
         return ShardScheduling(config, log)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Tell each worker that it runs a fixed shard, so it may start it early."""
+        if self.config.getoption("dist", None) == "load":
+            node.workerinput[SHARDED] = True
 
     def pytest_collect_file(
         self, file_path: Path, parent: pytest.Collector

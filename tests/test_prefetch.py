@@ -77,17 +77,26 @@ def test_shards_and_prefetch_give_the_results_of_one_process(
     assert seen["-p no:xdist"] == first
 
 
+@pytest.mark.parametrize("workers", ["0", "2"])
 def test_items_run_ahead_on_the_thread_pool(
-    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl
+    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl, workers: str
 ) -> None:
     server = fake_server(answer_slowly)
     endpoint_env(server)
     dataset = write_jsonl("cases.jsonl", SAMPLES)
     outcome = pytester.runpytest(
-        f"--aicr-dataset={dataset}", "--aicr-model=m", "--aicr-concurrency=4"
+        f"--aicr-dataset={dataset}",
+        "--aicr-model=m",
+        "--aicr-concurrency=4",
+        "-n",
+        workers,
     )
     assert outcome.ret == 0
     assert len(server.seen) == 12
+    if workers == "2":
+        # both workers keep chains in flight; neither runs one item at a time
+        assert most_in_flight(server.seen) >= 5
+        return
     assert most_in_flight(server.seen) == 4
     # smaller priority first: S08, S04, then S00 and S01 in file order
     first = sorted(server.seen, key=lambda s: s.at)[:4]
