@@ -96,6 +96,10 @@ class KeyPool:
         """Reserve the key that can serve soonest and sleep until its slot."""
         if self._stopped.is_set():
             raise RateLimited("the run stopped while this item waited for a key")
+        if not self._keys:
+            raise NoKey(
+                "no API key: set AICR_API_KEYS (comma-separated) or OPENAI_API_KEY"
+            )
         reserved = self._store.reserve([key.digest for key in self._keys])
         if reserved is None:
             raise NoKey(

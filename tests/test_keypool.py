@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from pytest_aicr.errors import ConfigError, ConnectionFailed, NoKey
-from pytest_aicr.keypool import Budget, KeyPool, Reservation, open_store
+from pytest_aicr.keypool import (
+    Budget,
+    KeyPool,
+    Reservation,
+    open_store,
+    retry_after,
+)
 from pytest_aicr.keys import ApiKey
 from pytest_aicr.limiter_redis import RedisReservation
 from pytest_aicr.limiter_sqlite import SqliteReservation
@@ -249,3 +255,16 @@ def test_default_store_lives_in_an_ignored_cache_folder(tmp_path: Path) -> None:
     store.close()
     assert (cache / "keypool.sqlite3").is_file()
     assert (cache / ".gitignore").read_text(encoding="utf-8").endswith("*\n")
+
+
+def test_a_pool_without_keys_says_how_to_give_them(tmp_path: Path) -> None:
+    store = SqliteReservation(tmp_path / "p.sqlite3", Budget(limit=1, window=1.0))
+    with pytest.raises(NoKey, match="set AICR_API_KEYS"):
+        KeyPool([], store).acquire()
+
+
+def test_retry_after_headers() -> None:
+    assert retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert retry_after({"retry-after": "9"}) == 9.0
+    assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
+    assert retry_after({}) is None
