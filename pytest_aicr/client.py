@@ -113,6 +113,7 @@ class ModelGateway:
 
             return answer_builtin(request)
         try:
+            self._openai()  # the slow first import must not eat into a key's slot
             check_fits(
                 request.messages,
                 request.params,

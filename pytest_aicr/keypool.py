@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from pytest_aicr.errors import ConfigError, NoKey, RateLimited
+from pytest_aicr.errors import ConfigError, NoKey, RunStopped
 from pytest_aicr.keys import ApiKey
 
 log = logging.getLogger("pytest_aicr")
@@ -95,7 +95,11 @@ class KeyPool:
     def acquire(self) -> ApiKey:
         """Reserve the key that can serve soonest and sleep until its slot."""
         if self._stopped.is_set():
-            raise RateLimited("the run stopped while this item waited for a key")
+            raise RunStopped("the run stopped while this item waited for a key")
+        if not self._keys:
+            raise NoKey(
+                "no API key: set AICR_API_KEYS (comma-separated) or OPENAI_API_KEY"
+            )
         reserved = self._store.reserve([key.digest for key in self._keys])
         if reserved is None:
             raise NoKey(
@@ -105,7 +109,7 @@ class KeyPool:
         if delay > 0:
             self._sleep(delay)
         if self._stopped.is_set():
-            raise RateLimited("the run stopped while this item waited for a key")
+            raise RunStopped("the run stopped while this item waited for a key")
         return self._keys[index]
 
     def cool_down(self, key: ApiKey, seconds: float | None) -> None:

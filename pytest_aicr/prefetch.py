@@ -18,6 +18,8 @@ import pytest
 
 from pytest_aicr.collect import EvalItem
 
+SHARDED = "aicr_sharded"
+
 
 class ChainPool:
     """A thread pool of chains keyed by item node id."""
@@ -56,7 +58,8 @@ def items_to_prefetch(session: pytest.Session) -> list[EvalItem]:
     """This process's evaluation items, smaller sample priority first.
 
     Nothing under ``--collect-only``; in an xdist worker, only its shard, and only
-    when the shard scheduler hands out the items.
+    when the controller's shard scheduler hands out the items (it marks the
+    worker's input with ``SHARDED``).
     """
     config = session.config
     if config.option.collectonly or config.option.setuponly:
@@ -64,7 +67,7 @@ def items_to_prefetch(session: pytest.Session) -> list[EvalItem]:
     indices: Sequence[int] = range(len(session.items))
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
-        if config.getoption("dist", None) != "load":
+        if not workerinput.get(SHARDED):
             return []
         from pytest_aicr.scheduler import shard_of, worker_rank
 

@@ -26,14 +26,14 @@ from pytest_aicr.chain import Strategy, available_strategies
 from pytest_aicr.client import BUILTIN_MODEL, EndpointSettings, ModelGateway
 from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
 from pytest_aicr.dataset import Sample, select_samples
-from pytest_aicr.errors import StageError
+from pytest_aicr.errors import ConfigError, StageError
 from pytest_aicr.gates import apply_minimums, parse_minimum
 from pytest_aicr.keypool import Budget, KeyPool, Reservation, open_store, run_id
 from pytest_aicr.keys import KeySource, RoundRobinKeys, keys_from_env
 from pytest_aicr.matching import Embedder, similarity_matrix
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts, score_item
-from pytest_aicr.prefetch import ChainPool, items_to_prefetch
+from pytest_aicr.prefetch import SHARDED, ChainPool, items_to_prefetch
 from pytest_aicr.results import RunSummary, build_summary, write_results
 from pytest_aicr.retry import RetrySettings
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
@@ -199,6 +199,7 @@ class Evaluation:
         if models <= {BUILTIN_MODEL}:
             return None
         settings = self.settings
+        _check_endpoint(settings, sorted(models - {BUILTIN_MODEL}))
         budget = Budget(
             settings.rate_limit,
             settings.rate_window,
@@ -248,6 +249,12 @@ class Evaluation:
         from pytest_aicr.scheduler import ShardScheduling
 
         return ShardScheduling(config, log)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Tell each worker that it runs a fixed shard, so it may start it early."""
+        if self.config.getoption("dist", None) == "load":
+            node.workerinput[SHARDED] = True
 
     def pytest_collect_file(
         self, file_path: Path, parent: pytest.Collector
@@ -382,6 +389,21 @@ def _endpoint_settings(settings: Settings, keys: KeySource) -> EndpointSettings:
         cache_mode=settings.cache,
         cache_dir=settings.cache_dir or settings.rootdir / ".aicr_cache",
     )
+
+
+def _check_endpoint(settings: Settings, remote: list[str]) -> None:
+    """Fail at start-up, not in every item, when remote models cannot be called."""
+    if not settings.base_url:
+        raise ConfigError(
+            f"model {remote[0]!r} needs an endpoint: set --aicr-base-url, "
+            "AICR_BASE_URL or OPENAI_BASE_URL (model builtin:rules runs offline)"
+        )
+    if settings.cache != "ro" and not keys_from_env(settings.keys_env):
+        where = settings.keys_env or "AICR_API_KEYS"
+        raise ConfigError(
+            f"model {remote[0]!r} needs an API key: set {where} (comma-separated "
+            "keys) or OPENAI_API_KEY"
+        )
 
 
 def _record_of(report: pytest.TestReport) -> dict[str, Any] | None:

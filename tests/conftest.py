@@ -82,6 +82,9 @@ def redis_url() -> Iterator[str]:
 
     executable = find_redis_server()
     if executable is None:
-        pytest.skip("redis-server not found: apt-get install -y redis-server")
+        pytest.skip(
+            "redis-server is not installed and could not be installed: "
+            "run apt-get install -y redis-server as root"
+        )
     with RedisServer(executable) as server:
         yield server.url

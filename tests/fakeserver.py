@@ -52,6 +52,11 @@ class Seen:
 Script = Callable[[Seen], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    # a burst of clients must not wait for a second SYN as with the default of 5
+    request_queue_size = 128
+
+
 class FakeServer:
     """Start with ``with FakeServer(script) as server:``; ``server.url`` is the base."""
 
@@ -59,7 +64,7 @@ class FakeServer:
         self.script = script
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from pytest_aicr.errors import ConfigError, ConnectionFailed, NoKey
-from pytest_aicr.keypool import Budget, KeyPool, Reservation, open_store
+from pytest_aicr.keypool import (
+    Budget,
+    KeyPool,
+    Reservation,
+    open_store,
+)
 from pytest_aicr.keys import ApiKey
 from pytest_aicr.limiter_redis import RedisReservation
 from pytest_aicr.limiter_sqlite import SqliteReservation
@@ -249,3 +254,9 @@ def test_default_store_lives_in_an_ignored_cache_folder(tmp_path: Path) -> None:
     store.close()
     assert (cache / "keypool.sqlite3").is_file()
     assert (cache / ".gitignore").read_text(encoding="utf-8").endswith("*\n")
+
+
+def test_a_pool_without_keys_says_how_to_give_them(tmp_path: Path) -> None:
+    store = SqliteReservation(tmp_path / "p.sqlite3", Budget(limit=1, window=1.0))
+    with pytest.raises(NoKey, match="set AICR_API_KEYS"):
+        KeyPool([], store).acquire()
