@@ -17,6 +17,7 @@ status 4); an item whose chain fails records a categorised error and the run goe
         ├── RequestTimeout      timeout
         ├── ConnectionFailed    connection
         ├── RateLimited         rate_limited
+        │   └── RunStopped      rate_limited (the run ended first; never retried)
         ├── ServerError         server_error
         ├── NoKey               no_key
         ├── CacheMiss           cache_miss
@@ -125,6 +126,10 @@ class RateLimited(StageError):
     """Retries were used up on 429 answers."""
 
     category = "rate_limited"
+
+
+class RunStopped(RateLimited):
+    """The run stopped (``-x``, Ctrl-C) while the call waited for a key: no retry."""
 
 
 class ServerError(StageError):

@@ -28,6 +28,7 @@ from pytest_aicr.errors import (
     NoKey,
     RateLimited,
     RequestTimeout,
+    RunStopped,
     ServerError,
     StageError,
 )
@@ -50,6 +51,8 @@ class RetrySettings:
 
 def is_transient(error: BaseException) -> bool:
     """True for failures worth another attempt (the transient rows of the table)."""
+    if isinstance(error, RunStopped):
+        return False
     if isinstance(error, RequestTimeout | ConnectionFailed):
         return True
     if isinstance(error, RateLimited | ServerError):
