@@ -261,3 +261,29 @@ def test_bundled_data_runs_offline_with_every_sample_ok(
     counts = data["variants"]["check@builtin:rules"]["counts"]
     assert sum(counts.values()) > 0
     json.dumps(data)
+
+
+def test_remote_model_without_endpoint_is_a_usage_error(
+    pytester: pytest.Pytester, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AICR_BASE_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = pytester.runpytest(f"--aicr-dataset={dataset}", "--aicr-model=gpt-x")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(
+        ["*model 'gpt-x' needs an endpoint: set --aicr-base-url*"]
+    )
+
+
+def test_remote_model_without_keys_is_a_usage_error(
+    pytester: pytest.Pytester, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AICR_API_KEYS", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    result = pytester.runpytest(
+        f"--aicr-dataset={dataset}",
+        "--aicr-model=gpt-x",
+        "--aicr-base-url=http://127.0.0.1:9/v1",
+    )
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*model 'gpt-x' needs an API key: set AICR_API_KEYS*"])
