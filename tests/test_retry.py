@@ -48,6 +48,7 @@ class RecordingKeys:
         self._keys = list(keys)
         self.removed: list[str] = []
         self.cooled: list[tuple[str, float | None]] = []
+        self.on_acquire: Callable[[], None] = lambda: None
         self._turn = itertools.count()
 
     @property
@@ -58,6 +59,7 @@ class RecordingKeys:
         live = [k for k in self._keys if k.label not in self.removed]
         if not live:
             raise NoKey("no usable API key")
+        self.on_acquire()
         return live[next(self._turn) % len(live)]
 
     def cool_down(self, key: ApiKey, seconds: float | None) -> None:
@@ -163,6 +165,17 @@ def test_total_time_per_call_is_bounded(gateway) -> None:
         gw.complete(request())
     assert clock.sleeps == [400.0, 400.0]
     assert len(server.seen) == 3
+
+
+def test_waiting_for_a_key_is_not_charged_to_the_call(gateway) -> None:
+    gw, server, clock, source = gateway(
+        then_ok(Reply(status=503), Reply(status=503)),
+        retry=RetrySettings(attempts=6, max_time=60),
+    )
+    source.on_acquire = lambda: clock.sleep(100.0)
+    assert gw.complete(request()).finish_reason == "stop"
+    assert len(server.seen) == 3
+    assert gw.stats.as_json()["keys"][KEYS[0].label]["waited_s"] == 300.0
 
 
 def test_timeout_is_retried(gateway) -> None:
