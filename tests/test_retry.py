@@ -324,12 +324,21 @@ def test_odd_bodies_are_retried_not_crashed_on(gateway, reply: Reply) -> None:
     assert len(server.seen) == 2
 
 
-def test_no_choices_is_bad_output(gateway) -> None:
+@pytest.mark.parametrize(
+    "choices", ["[]", "null", '[{"index": 0}]', '[{"index": 0, "message": null}]']
+)
+def test_no_choice_or_message_is_bad_output(gateway, choices: str) -> None:
     body = '{"id": "x", "object": "chat.completion", "created": 0, "model": "m", '
-    gw, _, _, _ = gateway(lambda seen: Reply(body=body + '"choices": []}'))
+    gw, server, _, _ = gateway(lambda seen: Reply(body=f'{body}"choices": {choices}}}'))
     with pytest.raises(StageError) as caught:
         gw.complete(request())
-    assert caught.value.category == "bad_output"
+    assert (caught.value.category, len(server.seen)) == ("bad_output", 1)
+
+
+def test_content_that_is_not_text_is_no_text(gateway) -> None:
+    body = '{"choices": [{"index": 0, "message": {"content": 5}}]}'
+    gw, _, _, _ = gateway(lambda seen: Reply(body=body))
+    assert gw.complete(request()).text is None
 
 
 def test_tool_calls_with_null_content_give_an_empty_answer(gateway) -> None:
