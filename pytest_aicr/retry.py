@@ -125,7 +125,7 @@ class RetryPolicy:
     def _once(self, attempt: Callable[[ApiKey], T], budget: _Budget) -> T:
         self._breaker.wait()
         rejected: StageError | None = None
-        while True:
+        for _ in range(len(self._keys.keys) + 1):
             key = self._acquire(rejected, budget)
             started = self._clock()
             try:
@@ -142,6 +142,10 @@ class RetryPolicy:
             )
             self._breaker.success()
             return answer
+        raise NoKey(
+            f"every key was rejected (HTTP {getattr(rejected, 'status', None)})",
+            status=getattr(rejected, "status", None),
+        )
 
     def _acquire(self, rejected: StageError | None, budget: _Budget) -> ApiKey:
         started = self._clock()

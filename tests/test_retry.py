@@ -386,3 +386,12 @@ def test_per_key_accounting(gateway) -> None:
     assert first["successes"] + second["successes"] == 2
     assert first["prompt_tokens"] + second["prompt_tokens"] == 20
     assert all(secret.secret not in str(stats) for secret in KEYS)
+
+
+def test_a_key_source_that_keeps_a_rejected_key_cannot_loop_for_ever(gateway) -> None:
+    gw, server, _, source = gateway(lambda seen: Reply(status=403), keys=2)
+    source.remove = lambda key: None  # type: ignore[method-assign]
+    with pytest.raises(StageError) as caught:
+        gw.complete(request())
+    assert (caught.value.category, caught.value.status) == ("no_key", 403)
+    assert len(server.seen) == 3
