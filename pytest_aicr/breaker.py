@@ -1,13 +1,14 @@
 """The circuit breaker: pause an endpoint that keeps failing instead of hammering it.
 
 A run of ``threshold`` consecutive transient failures (timeouts, resets, 408 and
-5xx answers, from any key) opens the breaker: calls wait out a cool-down, then go
-through again. A failure right after the pause opens it again for twice as long
-(at most four times the cool-down); any answer that proves the endpoint alive
-closes it. Each pause moves :attr:`CircuitBreaker.epoch` on, which tells the retry
-layer that the failures were the endpoint's, not the call's, so items do not spend
-their own retries on an outage. An endpoint down for longer than ``patience``
-seconds is given up on: every later call ends at once with ``breaker_open``.
+5xx answers, from any key) opens the breaker: calls wait out a cool-down, then one
+call goes through as a probe while the others wait another cool-down. A failure
+while open pauses again for twice as long (at most four times the cool-down); any
+answer that proves the endpoint alive closes it. Each pause moves
+:attr:`CircuitBreaker.epoch` on, which tells the retry layer that the failures were
+the endpoint's, not the call's, so items do not spend their own retries on an
+outage. An endpoint down for longer than ``patience`` seconds is given up on:
+every later call ends at once with ``breaker_open``.
 
 The breaker lives in one process; with xdist each worker judges the endpoint by
 the failures it sees itself.
@@ -26,6 +27,9 @@ from pytest_aicr.errors import BreakerOpen
 
 log = logging.getLogger("pytest_aicr")
 _MAX_GROWTH = 4.0
+# Deadlines closer than this count as reached: a sleep of a few ulps may not move
+# a clock at all, and waiting on it would spin.
+_SLACK = 1e-6
 
 
 @dataclass(frozen=True)
@@ -68,13 +72,14 @@ class CircuitBreaker:
                 if self._open_until is None:
                     return
                 now = self._clock()
-                if now - self._down_since >= self._settings.patience:
+                left = self._down_since + self._settings.patience - now
+                if left <= _SLACK:
                     self._give_up(now)
                     raise BreakerOpen(self._given_up_message())
                 remaining = self._open_until - now
-                if remaining <= 0:
+                if remaining <= _SLACK:
+                    self._open_until = now + self._cooldown
                     return
-                left = self._down_since + self._settings.patience - now
             self._sleep(min(remaining, left))
 
     def failure(self, reason: str) -> None:
@@ -83,11 +88,10 @@ class CircuitBreaker:
             self._failures += 1
             now = self._clock()
             if self._open_until is not None:
-                if now >= self._open_until:
-                    self._cooldown = min(
-                        self._cooldown * 2, self._settings.cooldown * _MAX_GROWTH
-                    )
-                    self._pause(now, reason, again=True)
+                self._cooldown = min(
+                    self._cooldown * 2, self._settings.cooldown * _MAX_GROWTH
+                )
+                self._pause(now, reason, again=True)
                 return
             if self._failures >= self._settings.threshold:
                 self._down_since = now
