@@ -5,7 +5,9 @@ messages and parameters (never the API key). An entry is written to a temporary
 file in the same folder, flushed to disk and renamed over its final name, so a
 reader sees a whole entry or none, even after ``kill -9`` mid-write; each entry
 carries a checksum of its content, so one damaged on disk is noticed, reported
-once and recomputed. Any number of processes may read and write at once.
+once and recomputed. Any number of processes may read and write at once. A write
+cut short leaves a ``.tmp-*`` file beside the entries; it is never read, and goes
+when the folder is deleted.
 
 Modes: ``rw`` reads and writes; ``ro`` only replays (a miss is ``cache_miss``);
 ``off`` neither reads nor writes and sends every request; ``refresh`` asks again

@@ -253,7 +253,9 @@ def _answer_of(completion: Any, stage: str) -> Answer:
     choices = getattr(completion, "choices", None) or []
     if not choices:
         raise BadOutput("the answer holds no choices", stage=stage)
-    message = choices[0].message
+    message = getattr(choices[0], "message", None)
+    if message is None:
+        raise BadOutput("the answer's choice holds no message", stage=stage)
     usage = getattr(completion, "usage", None)
     tokens = {}
     if usage is not None:
@@ -264,9 +266,10 @@ def _answer_of(completion: Any, stage: str) -> Answer:
     reasoning = getattr(message, "reasoning_content", None) or getattr(
         message, "reasoning", None
     )
+    content = getattr(message, "content", None)
     return Answer(
-        text=message.content,
-        finish_reason=choices[0].finish_reason,
+        text=content if isinstance(content, str) else None,
+        finish_reason=getattr(choices[0], "finish_reason", None),
         usage=tokens,
         reasoning=reasoning if isinstance(reasoning, str) else None,
     )

@@ -112,10 +112,11 @@ class RoundRobinKeys:
                     "no usable API key: set AICR_API_KEYS (comma-separated) or "
                     "OPENAI_API_KEY; keys rejected with 401/403 were taken out"
                 )
+            now = time.monotonic()
             key = min(
                 live,
                 key=lambda k: (
-                    self._resting_until.get(k.index, 0.0),
+                    max(self._resting_until.get(k.index, 0.0), now),
                     (k.index - self._turn) % len(self._keys),
                 ),
             )

@@ -122,14 +122,14 @@ class RetryPolicy:
             before_sleep=_log_retry,
             reraise=True,
         )
-        answer: T = retrying(self._once, attempt)
+        answer: T = retrying(self._once, attempt, budget)
         return answer
 
-    def _once(self, attempt: Callable[[ApiKey], T]) -> T:
+    def _once(self, attempt: Callable[[ApiKey], T], budget: _Budget) -> T:
         self._breaker.wait()
         rejected: StageError | None = None
-        while True:
-            key = self._acquire(rejected)
+        for _ in range(len(self._keys.keys) + 1):
+            key = self._acquire(rejected, budget)
             started = self._clock()
             try:
                 answer = attempt(key)
@@ -145,8 +145,12 @@ class RetryPolicy:
             )
             self._breaker.success()
             return answer
+        raise NoKey(
+            f"every key was rejected (HTTP {getattr(rejected, 'status', None)})",
+            status=getattr(rejected, "status", None),
+        )
 
-    def _acquire(self, rejected: StageError | None) -> ApiKey:
+    def _acquire(self, rejected: StageError | None, budget: _Budget) -> ApiKey:
         started = self._clock()
         try:
             key = self._keys.acquire()
@@ -158,7 +162,9 @@ class RetryPolicy:
                     "invalid key or out of quota); check the keys in the env var"
                 )
             raise
-        self._stats.waited(key, self._clock() - started)
+        waited = self._clock() - started
+        budget.key_wait += waited
+        self._stats.waited(key, waited)
         return key
 
     def _record_failure(self, key: ApiKey, error: StageError, latency: float) -> None:
@@ -168,6 +174,7 @@ class RetryPolicy:
             log.warning("key %s rejected (HTTP %s); taken out", key.label, error.status)
             self._keys.remove(key)
         elif isinstance(error, RateLimited):
+            log.info("key %s rate limited; resting it (%s)", key.label, _asked(error))
             self._keys.cool_down(key, error.retry_after)
         if is_transient(error) and not isinstance(error, RateLimited):
             self._breaker.failure(kind if error.status is None else f"HTTP {kind}")
@@ -175,14 +182,24 @@ class RetryPolicy:
             self._breaker.success()
 
 
+def _asked(error: StageError) -> str:
+    if error.retry_after is None:
+        return "no Retry-After"
+    return f"Retry-After {error.retry_after:g} s"
+
+
 class _Budget:
-    """One call's attempts and time; restarted when the breaker pauses the endpoint."""
+    """One call's attempts and time; restarted when the breaker pauses the endpoint.
+
+    Time spent waiting for a key (rate limits) is not charged to the call.
+    """
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
         self._epoch = policy._breaker.epoch
         self._first = 1
         self._started = policy._clock()
+        self.key_wait = 0.0
 
     def _tries(self, state: tenacity.RetryCallState) -> int:
         breaker = self._policy._breaker
@@ -190,6 +207,7 @@ class _Budget:
             self._epoch = breaker.epoch
             self._first = state.attempt_number
             self._started = self._policy._clock()
+            self.key_wait = 0.0
         return state.attempt_number - self._first + 1
 
     def wait(self, state: tenacity.RetryCallState) -> float:
@@ -209,7 +227,7 @@ class _Budget:
         settings = self._policy.settings
         if self._tries(state) >= settings.attempts:
             return True
-        elapsed = self._policy._clock() - self._started
+        elapsed = self._policy._clock() - self._started - self.key_wait
         return elapsed + state.upcoming_sleep > settings.max_time
 
 

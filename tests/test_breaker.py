@@ -125,3 +125,42 @@ def test_breaker_open_is_the_items_error_after_patience(gateway) -> None:
     with pytest.raises(StageError, match="not sent"):
         gw.complete(request())
     assert len(server.seen) == sent
+
+
+def test_after_a_pause_one_call_probes_while_the_others_wait() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(
+        BreakerSettings(threshold=1, cooldown=10, patience=1000),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    breaker.failure("timeout")
+    breaker.wait()
+    assert clock.sleeps == [10.0]
+    breaker.wait()
+    assert clock.sleeps == [10.0, 10.0]
+    breaker.success()
+    breaker.wait()
+    assert clock.sleeps == [10.0, 10.0]
+
+
+class ShortSleeper(FakeClock):
+    """A clock whose sleeps end a hair early, as coarse real clocks do."""
+
+    def sleep(self, seconds: float) -> None:
+        assert len(self.sleeps) < 100, "the breaker spins on a deadline"
+        self.sleeps.append(seconds)
+        self.now += max(0.0, seconds - 1e-9)
+
+
+def test_a_deadline_a_hair_away_counts_as_reached() -> None:
+    clock = ShortSleeper()
+    breaker = CircuitBreaker(
+        BreakerSettings(threshold=1, cooldown=0.1, patience=0.35),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    breaker.failure("HTTP 503")
+    with pytest.raises(BreakerOpen):
+        _fail_for_ever(breaker)
+    assert len(clock.sleeps) < 10

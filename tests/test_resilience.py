@@ -237,3 +237,30 @@ def test_an_endpoint_that_stays_down_ends_items_as_breaker_open(
     assert {s["error"]["category"] for s in samples if s not in ok} == {"breaker_open"}
     outcome.stdout.fnmatch_lines(["*endpoint given up on after *"])
     assert "Traceback" not in outcome.stdout.str()
+
+
+def test_a_prompt_too_long_for_the_model_is_an_error_without_a_call(
+    pytester: pytest.Pytester, fake_server, three_keys, write_jsonl
+) -> None:
+    server = fake_server(scripted)
+    three_keys(server)
+    pytester.makefile(
+        ".yaml",
+        aicr="""
+            variants:
+              - name: small
+                strategy: check
+                models: m
+                params: {check: {context_tokens: 2100, max_tokens: 2048}}
+        """,
+    )
+    dataset = write_jsonl("cases.jsonl", SAMPLES[:2])
+    outcome = pytester.runpytest(
+        f"--aicr-dataset={dataset}", "--aicr-config=aicr.yaml", "-p", "no:xdist"
+    )
+    assert outcome.ret == 1
+    outcome.assert_outcomes(failed=2)
+    outcome.stdout.fnmatch_lines(
+        ["*too_long in check: the prompt needs about * tokens*holds 2100*"]
+    )
+    assert server.seen == []

@@ -48,6 +48,7 @@ class RecordingKeys:
         self._keys = list(keys)
         self.removed: list[str] = []
         self.cooled: list[tuple[str, float | None]] = []
+        self.on_acquire: Callable[[], None] = lambda: None
         self._turn = itertools.count()
 
     @property
@@ -58,6 +59,7 @@ class RecordingKeys:
         live = [k for k in self._keys if k.label not in self.removed]
         if not live:
             raise NoKey("no usable API key")
+        self.on_acquire()
         return live[next(self._turn) % len(live)]
 
     def cool_down(self, key: ApiKey, seconds: float | None) -> None:
@@ -163,6 +165,17 @@ def test_total_time_per_call_is_bounded(gateway) -> None:
         gw.complete(request())
     assert clock.sleeps == [400.0, 400.0]
     assert len(server.seen) == 3
+
+
+def test_waiting_for_a_key_is_not_charged_to_the_call(gateway) -> None:
+    gw, server, clock, source = gateway(
+        then_ok(Reply(status=503), Reply(status=503)),
+        retry=RetrySettings(attempts=6, max_time=60),
+    )
+    source.on_acquire = lambda: clock.sleep(100.0)
+    assert gw.complete(request()).finish_reason == "stop"
+    assert len(server.seen) == 3
+    assert gw.stats.as_json()["keys"][KEYS[0].label]["waited_s"] == 300.0
 
 
 def test_timeout_is_retried(gateway) -> None:
@@ -311,12 +324,21 @@ def test_odd_bodies_are_retried_not_crashed_on(gateway, reply: Reply) -> None:
     assert len(server.seen) == 2
 
 
-def test_no_choices_is_bad_output(gateway) -> None:
+@pytest.mark.parametrize(
+    "choices", ["[]", "null", '[{"index": 0}]', '[{"index": 0, "message": null}]']
+)
+def test_no_choice_or_message_is_bad_output(gateway, choices: str) -> None:
     body = '{"id": "x", "object": "chat.completion", "created": 0, "model": "m", '
-    gw, _, _, _ = gateway(lambda seen: Reply(body=body + '"choices": []}'))
+    gw, server, _, _ = gateway(lambda seen: Reply(body=f'{body}"choices": {choices}}}'))
     with pytest.raises(StageError) as caught:
         gw.complete(request())
-    assert caught.value.category == "bad_output"
+    assert (caught.value.category, len(server.seen)) == ("bad_output", 1)
+
+
+def test_content_that_is_not_text_is_no_text(gateway) -> None:
+    body = '{"choices": [{"index": 0, "message": {"content": 5}}]}'
+    gw, _, _, _ = gateway(lambda seen: Reply(body=body))
+    assert gw.complete(request()).text is None
 
 
 def test_tool_calls_with_null_content_give_an_empty_answer(gateway) -> None:
@@ -364,3 +386,12 @@ def test_per_key_accounting(gateway) -> None:
     assert first["successes"] + second["successes"] == 2
     assert first["prompt_tokens"] + second["prompt_tokens"] == 20
     assert all(secret.secret not in str(stats) for secret in KEYS)
+
+
+def test_a_key_source_that_keeps_a_rejected_key_cannot_loop_for_ever(gateway) -> None:
+    gw, server, _, source = gateway(lambda seen: Reply(status=403), keys=2)
+    source.remove = lambda key: None  # type: ignore[method-assign]
+    with pytest.raises(StageError) as caught:
+        gw.complete(request())
+    assert (caught.value.category, caught.value.status) == ("no_key", 403)
+    assert len(server.seen) == 3
