@@ -30,6 +30,7 @@ COMMENT_PREFIX = "output."
 """Row-form columns named ``output.<name>`` hold metadata of that row's comment."""
 _NEW_PATH = re.compile(r"^\+\+\+ (?:b/)?(\S+)", re.MULTILINE)
 _KNOWN_FIELDS = frozenset(FIELD_NAMES)
+_SAMPLE_SETTINGS = ("language", "file", "models", "params", "priority")
 
 
 @dataclass(frozen=True)
@@ -138,11 +139,12 @@ def build_sample(rows: Sequence[RawRow], labels: Mapping[str, int]) -> Sample:
         _fail(first, "code", "text (the diff or snippet under review)", code)
     for row in rows[1:]:
         _same_code(first, row, code)
+        _same_settings(first, row)
     shared = _shared_extras(rows)
     comments: list[RatedComment] = []
     for row in rows:
         comments.extend(_comments_of(row, _own_extras(row, shared), labels))
-    unique = list({_comment_key(c): c for c in reversed(comments)}.values())[::-1]
+    unique = list({_comment_key(c): c for c in comments}.values())
     file = _optional_text(first, "file") or _diff_path(code)
     return Sample(
         input_id=first.fields["input_id"],
@@ -179,6 +181,17 @@ def _same_code(first: RawRow, row: RawRow, code: str) -> None:
         f"`code` than at {first.where}{hint}; rows of one sample must carry the "
         "same change: make them equal, or give the changes different input_ids"
     )
+
+
+def _same_settings(first: RawRow, row: RawRow) -> None:
+    for name in _SAMPLE_SETTINGS:
+        mine, theirs = first.fields.get(name), row.fields.get(name)
+        if theirs not in (None, "") and mine not in (None, "") and theirs != mine:
+            raise DatasetError(
+                f"{row.where}: field `{name}`: expected {_shorten(repr(mine))} as at "
+                f"{first.where} (rows of one sample share it), got "
+                f"{_shorten(repr(theirs))}; give it once, or the same on every row"
+            )
 
 
 def _shared_extras(rows: Sequence[RawRow]) -> dict[str, Any]:

@@ -58,6 +58,7 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "jsonl_outputs_entry_scalar.jsonl": (1, "field `outputs[1]`"),
     "jsonl_outputs_object.jsonl": (1, "field `outputs`: expected a list"),
     "jsonl_params_not_object.jsonl": (1, "field `params`"),
+    "jsonl_priority_disagrees.jsonl": (2, "expected 1 as at"),
     "jsonl_priority_nan.jsonl": (1, "field `priority`: expected a finite number"),
     "jsonl_priority_text.jsonl": (1, "field `priority`"),
     "xlsx_bad_label.xlsx": (3, "(sheet 'Labels'): field `is_like`"),
