@@ -63,6 +63,7 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "jsonl_priority_text.jsonl": (1, "field `priority`"),
     "xlsx_bad_label.xlsx": (3, "(sheet 'Labels'): field `is_like`"),
     "xlsx_bad_label.xlsx#Missing": (1, "no sheet 'Missing' in the workbook"),
+    "xlsx_damaged_sheet.xlsx": (1, "not a readable .xlsx workbook (ParseError)"),
     "xlsx_duplicate_header.xlsx": (1, "repeats the header name 'code'"),
     "xlsx_extra_cells.xlsx": (2, "but the header names 4 columns"),
     "xlsx_missing_code.xlsx": (3, "field `code`"),
