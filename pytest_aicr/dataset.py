@@ -1,4 +1,4 @@
-"""Samples: rated review comments grouped by ``input_id``, and how they are chosen.
+"""Samples: rated review comments grouped by ``input_id``, built from raw rows.
 
 A dataset holds rows in *row form* (one rated comment per row) or *grouped form*
 (one row per sample with ``outputs: [...]``). Rows sharing an ``input_id`` make one
@@ -7,11 +7,11 @@ A dataset holds rows in *row form* (one rated comment per row) or *grouped form*
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -107,7 +107,8 @@ def load_samples(
     label_map = checked_label_map(labels or {})
     rows: dict[str, list[RawRow]] = {}
     for raw in read_rows(path):
-        row = RawRow(raw.path, raw.line, renamer.apply(raw), raw.flagged, raw.sheet)
+        fields = renamer.apply(raw)
+        row = raw if fields is raw.fields else dataclasses.replace(raw, fields=fields)
         rows.setdefault(_input_id_key(row), []).append(row)
     if not rows:
         raise DatasetError(
@@ -144,7 +145,7 @@ def build_sample(rows: Sequence[RawRow], labels: Mapping[str, int]) -> Sample:
     comments: list[RatedComment] = []
     for row in rows:
         comments.extend(_comments_of(row, _own_extras(row, shared), labels))
-    unique = list({_comment_key(c): c for c in comments}.values())
+    unique = _unique(comments)
     file = _optional_text(first, "file") or _diff_path(code)
     return Sample(
         input_id=first.fields["input_id"],
@@ -163,10 +164,16 @@ def build_sample(rows: Sequence[RawRow], labels: Mapping[str, int]) -> Sample:
     )
 
 
-def _comment_key(comment: RatedComment) -> str:
-    return json.dumps(
-        [comment.text, comment.label, comment.extra], sort_keys=True, default=str
-    )
+def _unique(comments: list[RatedComment]) -> list[RatedComment]:
+    """Comments in order, each equal one (text, label, fields) kept once."""
+    kept: list[RatedComment] = []
+    by_text: dict[tuple[str, int], list[RatedComment]] = {}
+    for comment in comments:
+        same = by_text.setdefault((comment.text, comment.label), [])
+        if comment not in same:
+            same.append(comment)
+            kept.append(comment)
+    return kept
 
 
 def _same_code(first: RawRow, row: RawRow, code: str) -> None:
@@ -364,37 +371,3 @@ def _fail(
 
 def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def select_samples(
-    samples: Iterable[Sample],
-    *,
-    pos_neg_ratio: float | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-) -> list[Sample]:
-    """Apply the positive:negative cap and the limit, repeatably.
-
-    The ratio brings positives:negatives to at most ``R`` (and negatives to at most
-    ``1/R`` of the positives) by dropping seeded-random samples of the larger class;
-    the survivors keep their order. ``limit`` then keeps the first N.
-    """
-    chosen = list(samples)
-    if pos_neg_ratio is not None:
-        chosen = _cap_ratio(chosen, pos_neg_ratio, seed)
-    if limit is not None:
-        chosen = chosen[:limit]
-    return chosen
-
-
-def _cap_ratio(samples: list[Sample], ratio: float, seed: int) -> list[Sample]:
-    positives = [i for i, s in enumerate(samples) if s.sample_class == "positive"]
-    negatives = [i for i, s in enumerate(samples) if s.sample_class == "negative"]
-    if len(positives) > ratio * len(negatives):
-        larger, keep = positives, int(ratio * len(negatives))
-    elif ratio > 0 and len(negatives) > len(positives) / ratio:
-        larger, keep = negatives, int(len(positives) / ratio)
-    else:
-        return samples
-    dropped = set(random.Random(seed).sample(larger, len(larger) - keep))
-    return [s for i, s in enumerate(samples) if i not in dropped]

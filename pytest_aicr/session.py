@@ -22,7 +22,7 @@ from pytest_aicr.catalog import load_catalog
 from pytest_aicr.chain import Strategy, available_strategies
 from pytest_aicr.client import EndpointSettings, ModelGateway
 from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
-from pytest_aicr.dataset import Sample, select_samples
+from pytest_aicr.dataset import Sample
 from pytest_aicr.errors import StageError
 from pytest_aicr.gates import apply_minimums, parse_minimum
 from pytest_aicr.keys import RoundRobinKeys, keys_from_env
@@ -30,6 +30,7 @@ from pytest_aicr.matching import Embedder, similarity_matrix
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts, score_item
 from pytest_aicr.results import RunSummary, build_summary, write_results
+from pytest_aicr.sampling import select_samples
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
 
 
