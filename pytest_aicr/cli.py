@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from pytest_aicr.errors import UsageProblem
 
@@ -26,9 +27,17 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 """Subcommand name: (module, one-line help)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Command-line mistakes exit 4, as pytest's own do (argparse would exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand; modules are imported only to add arguments."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aicr", description="Work with pytest-aicr datasets and results."
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -1,4 +1,4 @@
-"""Samples: rated review comments grouped by ``input_id``, and how they are chosen.
+"""Samples: rated review comments grouped by ``input_id``, built from raw rows.
 
 A dataset holds rows in *row form* (one rated comment per row) or *grouped form*
 (one row per sample with ``outputs: [...]``). Rows sharing an ``input_id`` make one
@@ -7,12 +7,11 @@ A dataset holds rows in *row form* (one rated comment per row) or *grouped form*
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import math
-import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -31,6 +30,7 @@ COMMENT_PREFIX = "output."
 """Row-form columns named ``output.<name>`` hold metadata of that row's comment."""
 _NEW_PATH = re.compile(r"^\+\+\+ (?:b/)?(\S+)", re.MULTILINE)
 _KNOWN_FIELDS = frozenset(FIELD_NAMES)
+_SAMPLE_SETTINGS = ("language", "file", "models", "params", "priority")
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,8 @@ def load_samples(
     label_map = checked_label_map(labels or {})
     rows: dict[str, list[RawRow]] = {}
     for raw in read_rows(path):
-        row = RawRow(raw.path, raw.line, renamer.apply(raw), raw.flagged, raw.sheet)
+        fields = renamer.apply(raw)
+        row = raw if fields is raw.fields else dataclasses.replace(raw, fields=fields)
         rows.setdefault(_input_id_key(row), []).append(row)
     if not rows:
         raise DatasetError(
@@ -139,11 +140,12 @@ def build_sample(rows: Sequence[RawRow], labels: Mapping[str, int]) -> Sample:
         _fail(first, "code", "text (the diff or snippet under review)", code)
     for row in rows[1:]:
         _same_code(first, row, code)
+        _same_settings(first, row)
     shared = _shared_extras(rows)
     comments: list[RatedComment] = []
     for row in rows:
         comments.extend(_comments_of(row, _own_extras(row, shared), labels))
-    unique = list({_comment_key(c): c for c in reversed(comments)}.values())[::-1]
+    unique = _unique(comments)
     file = _optional_text(first, "file") or _diff_path(code)
     return Sample(
         input_id=first.fields["input_id"],
@@ -162,10 +164,16 @@ def build_sample(rows: Sequence[RawRow], labels: Mapping[str, int]) -> Sample:
     )
 
 
-def _comment_key(comment: RatedComment) -> str:
-    return json.dumps(
-        [comment.text, comment.label, comment.extra], sort_keys=True, default=str
-    )
+def _unique(comments: list[RatedComment]) -> list[RatedComment]:
+    """Comments in order, each equal one (text, label, fields) kept once."""
+    kept: list[RatedComment] = []
+    by_text: dict[tuple[str, int], list[RatedComment]] = {}
+    for comment in comments:
+        same = by_text.setdefault((comment.text, comment.label), [])
+        if comment not in same:
+            same.append(comment)
+            kept.append(comment)
+    return kept
 
 
 def _same_code(first: RawRow, row: RawRow, code: str) -> None:
@@ -180,6 +188,17 @@ def _same_code(first: RawRow, row: RawRow, code: str) -> None:
         f"`code` than at {first.where}{hint}; rows of one sample must carry the "
         "same change: make them equal, or give the changes different input_ids"
     )
+
+
+def _same_settings(first: RawRow, row: RawRow) -> None:
+    for name in _SAMPLE_SETTINGS:
+        mine, theirs = first.fields.get(name), row.fields.get(name)
+        if theirs not in (None, "") and mine not in (None, "") and theirs != mine:
+            raise DatasetError(
+                f"{row.where}: field `{name}`: expected {_shorten(repr(mine))} as at "
+                f"{first.where} (rows of one sample share it), got "
+                f"{_shorten(repr(theirs))}; give it once, or the same on every row"
+            )
 
 
 def _shared_extras(rows: Sequence[RawRow]) -> dict[str, Any]:
@@ -352,50 +371,3 @@ def _fail(
 
 def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def select_samples(
-    samples: Iterable[Sample],
-    *,
-    pos_neg_ratio: float | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    shard: tuple[int, int] | None = None,
-) -> list[Sample]:
-    """Apply the positive:negative cap, the limit and the shard, repeatably.
-
-    The ratio brings positives:negatives to ``R`` by dropping seeded-random samples
-    of the class in excess (positives when there are more than ``R`` per negative,
-    else negatives); the survivors keep their order. ``limit`` then keeps the first
-    N. Last, a shard ``(I, N)`` keeps the samples whose ``input_id`` hashes to
-    ``I``: shards of one selection are disjoint and cover it, and a sample's shard
-    never depends on the other samples.
-    """
-    chosen = list(samples)
-    if pos_neg_ratio is not None:
-        chosen = _cap_ratio(chosen, pos_neg_ratio, seed)
-    if limit is not None:
-        chosen = chosen[:limit]
-    if shard is not None:
-        index, count = shard
-        chosen = [s for s in chosen if shard_of(s.key, count) == index]
-    return chosen
-
-
-def shard_of(key: str, count: int) -> int:
-    """The shard, 1 to ``count``, of an ``input_id`` text; stable across runs."""
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % count + 1
-
-
-def _cap_ratio(samples: list[Sample], ratio: float, seed: int) -> list[Sample]:
-    positives = [i for i, s in enumerate(samples) if s.sample_class == "positive"]
-    negatives = [i for i, s in enumerate(samples) if s.sample_class == "negative"]
-    if len(positives) > ratio * len(negatives):
-        larger, keep = positives, int(ratio * len(negatives))
-    elif ratio > 0 and len(negatives) > len(positives) / ratio:
-        larger, keep = negatives, int(len(positives) / ratio)
-    else:
-        return samples
-    dropped = set(random.Random(seed).sample(larger, len(larger) - keep))
-    return [s for i, s in enumerate(samples) if i not in dropped]

@@ -113,14 +113,39 @@ def _read_jsonl(path: Path, text: str, flagged: bool) -> Iterator[RawRow]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line, object_pairs_hook=_unique_pairs)
         except json.JSONDecodeError as exc:
             raise DatasetError(
                 f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); "
                 "each line must hold one complete JSON object"
             ) from None
+        except _RepeatedKey as repeated:
+            raise repeated.error(path, number) from None
         fields = _expect_object(path, number, value)
         yield RawRow(path, number, fields, _row_flag(fields, flagged))
+
+
+class _RepeatedKey(ValueError):
+    """A record names a field twice; JSON and YAML loaders would keep the last."""
+
+    def __init__(self, key: str, line: int | None = None) -> None:
+        super().__init__(key)
+        self.key = key
+        self.line = line
+
+    def error(self, path: Path, line: int) -> DatasetError:
+        return DatasetError(
+            f"{path}:{self.line or line}: field `{self.key}` is given twice in one "
+            "record; keep one of them"
+        )
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        names = [name for name, _ in pairs]
+        raise _RepeatedKey(next(n for n in names if names.count(n) > 1))
+    return record
 
 
 class _JsonCursor:
@@ -132,7 +157,7 @@ class _JsonCursor:
         self.position = 0
         self._line = 1
         self._counted = 0
-        self._decoder = json.JSONDecoder()
+        self._decoder = json.JSONDecoder(object_pairs_hook=_unique_pairs)
 
     @property
     def line(self) -> int:
@@ -153,6 +178,8 @@ class _JsonCursor:
             value, self.position = self._decoder.raw_decode(self.text, self.position)
         except json.JSONDecodeError as exc:
             self.fail(f"not valid JSON ({exc.msg} at column {exc.colno})")
+        except _RepeatedKey as repeated:
+            raise repeated.error(self.path, self.line) from None
         return value
 
     def fail(self, problem: str) -> Any:
@@ -296,6 +323,8 @@ def _read_yaml(path: Path, text: str, flagged: bool) -> Iterator[RawRow]:
             value = _yaml_value(node, seen)
         except _RepeatedNode:
             _refuse_alias(path, yaml.scan(text, Loader=loader), line)
+        except _RepeatedKey as repeated:
+            raise repeated.error(path, line) from None
         fields = dict(_expect_object(path, line, value))
         if key is not None:
             _keyed_id(path, line, fields, str(key))
@@ -327,10 +356,13 @@ def _yaml_value(node: Any, seen: set[int]) -> Any:
         raise _RepeatedNode
     seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        return {
-            str(_yaml_value(key, seen)): _yaml_value(value, seen)
-            for key, value in node.value
-        }
+        mapping: dict[str, Any] = {}
+        for key, value in node.value:
+            name = str(_yaml_value(key, seen))
+            if name in mapping:
+                raise _RepeatedKey(name, key.start_mark.line + 1)
+            mapping[name] = _yaml_value(value, seen)
+        return mapping
     if isinstance(node, yaml.SequenceNode):
         return [_yaml_value(item, seen) for item in node.value]
     return node.value

@@ -25,7 +25,7 @@ from pytest_aicr.catalog import load_catalog
 from pytest_aicr.chain import Strategy, available_strategies
 from pytest_aicr.client import BUILTIN_MODEL, EndpointSettings, ModelGateway
 from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
-from pytest_aicr.dataset import Sample, select_samples
+from pytest_aicr.dataset import Sample
 from pytest_aicr.errors import ConfigError, StageError
 from pytest_aicr.gates import apply_minimums, parse_minimum
 from pytest_aicr.keypool import Budget, KeyPool, Reservation, open_store, run_id
@@ -36,6 +36,7 @@ from pytest_aicr.outcome import Counts, score_item
 from pytest_aicr.prefetch import SHARDED, ChainPool, items_to_prefetch
 from pytest_aicr.results import RunSummary, build_summary, write_results
 from pytest_aicr.retry import RetrySettings
+from pytest_aicr.sampling import select_samples
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
 
 CALLS_KEY = "aicr_calls"

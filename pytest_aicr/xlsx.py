@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,8 @@ def read_xlsx(path: Path, data: bytes, sheet: str | None) -> Iterator[RawRow]:
 
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise DatasetError(
-            f"{path}:1: not a readable .xlsx workbook ({type(exc).__name__}); "
-            "save it from Excel as 'Excel Workbook (.xlsx)'"
-        ) from None
+    except Exception as exc:  # openpyxl raises many kinds on a damaged workbook
+        raise _unreadable(path, 1, exc) from None
     try:
         if sheet is not None and sheet not in book.sheetnames:
             raise DatasetError(
@@ -38,9 +34,26 @@ def read_xlsx(path: Path, data: bytes, sheet: str | None) -> Iterator[RawRow]:
                 f"{', '.join(map(repr, book.sheetnames))}"
             )
         name = sheet if sheet is not None else book.sheetnames[0]
-        yield from _sheet_rows(path, book[name], name)
+        worksheet = book[name]
+        if not hasattr(worksheet, "iter_rows"):
+            raise DatasetError(
+                f"{path}:1: sheet {name!r} holds a chart, not rows; name the sheet "
+                "with the data as book.xlsx#Sheet"
+            )
+        yield from _sheet_rows(path, worksheet, name)
+    except (DatasetError, GeneratorExit):
+        raise
+    except Exception as exc:  # damaged sheet XML shows up only while reading rows
+        raise _unreadable(path, 1, exc) from None
     finally:
         book.close()
+
+
+def _unreadable(path: Path, line: int, exc: Exception) -> DatasetError:
+    return DatasetError(
+        f"{path}:{line}: not a readable .xlsx workbook ({type(exc).__name__}); "
+        "save it from Excel as 'Excel Workbook (.xlsx)'"
+    )
 
 
 def _sheet_rows(path: Path, sheet: Any, name: str) -> Iterator[RawRow]:

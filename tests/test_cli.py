@@ -159,3 +159,15 @@ def test_module_runs_as_the_aicr_command(tmp_path: Path) -> None:
     assert done.returncode == 4
     assert f"{broken}:1: unexpected text after the end" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv", [[], ["validate"], ["convert", "a.jsonl"], ["frobnicate"], ["--bogus"]]
+)
+def test_command_line_mistakes_exit_4(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(argv)
+    assert caught.value.code == cli.USAGE_ERROR
+    assert "error:" in capsys.readouterr().err

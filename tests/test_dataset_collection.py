@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -157,3 +160,26 @@ def test_field_and_label_maps_reach_the_run(pytester: pytest.Pytester) -> None:
         "data.csv::a[check_builtin_rules]",
         "data.csv::b[check_builtin_rules]",
     ]
+
+
+def test_collection_imports_no_model_code(tmp_path: Path) -> None:
+    dataset = tmp_path / "cases.jsonl"
+    dataset.write_text(
+        json.dumps({"input_id": "a", "code": "+x", "outputs": []}) + "\n"
+    )
+    probe = (
+        "import sys, pytest\n"
+        f"code = pytest.main(['--collect-only', '-q', '--aicr-dataset={dataset}'])\n"
+        "heavy = {'torch', 'sentence_transformers', 'openpyxl'} & set(sys.modules)\n"
+        "sys.exit(10 + len(heavy) if heavy or code else 0)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

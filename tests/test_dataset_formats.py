@@ -140,7 +140,7 @@ def test_unknown_fields_are_metadata(tmp_path: Path) -> None:
 def test_identical_rated_comments_count_once(tmp_path: Path) -> None:
     path = tmp_path / "twice.jsonl"
     other = {**ROW, "is_like": 1}
-    rows = [ROW, ROW, other]
+    rows = [ROW, other, ROW]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     (sample,) = load_samples(path)
     assert [c.label for c in sample.comments] == [0, 1]

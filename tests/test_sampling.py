@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_aicr.dataset import RatedComment, Sample, select_samples, shard_of
+from pytest_aicr.dataset import RatedComment, Sample
+from pytest_aicr.sampling import runner_shard, select_samples
 
 
 def make(key: str, label: int | None) -> Sample:
@@ -50,9 +51,9 @@ def test_shards_are_disjoint_and_cover() -> None:
 
 
 def test_adding_a_sample_moves_no_other_sample() -> None:
-    before = {k: shard_of(k, 4) for k in keys(POOL)}
+    before = {k: runner_shard(k, 4) for k in keys(POOL)}
     grown = [*POOL, make("new", 0)]
-    after = {s.key: shard_of(s.key, 4) for s in grown}
+    after = {s.key: runner_shard(s.key, 4) for s in grown}
     assert all(after[k] == v for k, v in before.items())
 
 

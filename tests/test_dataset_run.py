@@ -1,0 +1,46 @@
+"""Per-record models and params reach the endpoint from text-only formats."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakeserver import Seen, comments_reply
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "csv"])
+def test_per_record_models_and_params_reach_the_endpoint(
+    pytester: pytest.Pytester, fake_server, endpoint_env, fmt: str
+) -> None:
+    server = fake_server(lambda seen: comments_reply())
+    endpoint_env(server)
+    if fmt == "yaml":
+        dataset = pytester.makefile(
+            ".yaml",
+            cases="- input_id: special\n"
+            "  code: '+x = 1  # special'\n"
+            "  models: {check: m-special}\n"
+            "  params: {check: {temperature: 0.25, max_tokens: 77}}\n"
+            "  outputs: []\n"
+            "- {input_id: plain, code: '+y = 2  # plain', outputs: []}\n",
+        )
+    else:
+        dataset = pytester.makefile(
+            ".csv",
+            cases="input_id,code,models,params,outputs\n"
+            'special,+x = 1  # special,"{""check"": ""m-special""}",'
+            '"{""check"": {""temperature"": 0.25, ""max_tokens"": 77}}",[]\n'
+            "plain,+y = 2  # plain,,,[]\n",
+        )
+    outcome = pytester.runpytest(
+        f"--aicr-dataset={dataset}", "--aicr-model=m", "-p", "no:xdist"
+    )
+    assert outcome.ret == 0, outcome.stdout.str()
+
+    def seen_for(marker: str) -> Seen:
+        return next(seen for seen in server.seen if marker in seen.prompt)
+
+    special, plain = seen_for("# special"), seen_for("# plain")
+    assert (special.model, plain.model) == ("m-special", "m")
+    assert special.body["temperature"] == 0.25
+    assert special.body["max_tokens"] == 77
+    assert "temperature" not in plain.body
