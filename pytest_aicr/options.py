@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pytest_aicr.cost import parse_prices
 from pytest_aicr.errors import ConfigError
 
 # name: (help, default, is_list)
@@ -86,9 +87,21 @@ OPTIONS: dict[str, tuple[str, Any, bool]] = {
     "limit": ("keep only the first N samples", None, False),
     "seed": ("seed of every random choice (default 0)", None, False),
     "results": ("write the results JSON to this path", None, False),
+    "baseline": (
+        "results JSON of an earlier run to gate against with --aicr-max-drop",
+        None,
+        False,
+    ),
+    "max-drop": (
+        "gate METRIC=DELTA: fail when a metric falls more than DELTA below the "
+        "baseline (or, without one, below the first variant); repeatable",
+        None,
+        True,
+    ),
+    "xlsx": ("write a metrics sheet and a per-item sheet to this .xlsx", None, False),
 }
 
-_CONFIG_ONLY = {"variants", "fields"}
+_CONFIG_ONLY = {"variants", "fields", "prices"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,10 @@ class Settings:
     results: Path | None = None
     variants: list[Mapping[str, Any]] = field(default_factory=list)
     fields: Mapping[str, str] = field(default_factory=dict)
+    baseline: Path | None = None
+    max_drops: list[str] = field(default_factory=list)
+    xlsx: Path | None = None
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -159,6 +176,10 @@ def read_settings(config: pytest.Config) -> Settings | None:
         results=_path(base, raw["results"]) if raw["results"] else None,
         variants=list(yaml_config.get("variants") or []),
         fields=dict(yaml_config.get("fields") or {}),
+        baseline=_path(base, raw["baseline"]) if raw["baseline"] else None,
+        max_drops=list(raw["max-drop"] or []),
+        xlsx=_path(base, raw["xlsx"]) if raw["xlsx"] else None,
+        prices=parse_prices(yaml_config.get("prices")),
     )
 
 

@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 
 import pytest_aicr
+from pytest_aicr.cost import variant_cost
 from pytest_aicr.gates import GateVerdict
 from pytest_aicr.metrics import bootstrap_intervals, compute_metrics
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts
+from pytest_aicr.stages import stage_figures
 from pytest_aicr.variants import Variant
 
 SCHEMA_VERSION = 1
@@ -71,6 +73,15 @@ def build_summary(
         )
         for variant in variants
     }
+    if settings.prices:
+        for variant in variants:
+            figure = figures[variant.name]
+            figure["cost"] = variant_cost(
+                figure["tokens"]["stages"],
+                variant.models,
+                settings.prices,
+                figure["counts"]["tp"],
+            )
     gate_verdicts = verdicts({name: fig["metrics"] for name, fig in figures.items()})
     return RunSummary(
         variants=figures,
@@ -94,6 +105,7 @@ def _sample_entry(record: Mapping[str, Any]) -> dict[str, Any]:
         "matches",
         "stages",
         "usage",
+        "similarities",
         "source",
         "nodeid",
     )
@@ -113,19 +125,8 @@ def variant_figures(samples: Sequence[Mapping[str, Any]], seed: int) -> dict[str
         "samples": len(samples),
         "errors": sum(errors.values()),
         "errors_by_category": dict(sorted(errors.items())),
-        "stages": _stage_figures(ok),
+        "stages": stage_figures(ok, seed),
         "tokens": _token_totals(ok),
-    }
-
-
-def _stage_figures(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    totals: dict[str, Counts] = {}
-    for sample in samples:
-        for stage, entry in (sample.get("stages") or {}).items():
-            totals[stage] = totals.get(stage, Counts()) + Counts(**entry["counts"])
-    return {
-        stage: {"counts": counts.as_dict(), "metrics": compute_metrics(counts)}
-        for stage, counts in totals.items()
     }
 
 
@@ -162,6 +163,8 @@ def _run_info(variants: Sequence[Variant], settings: Settings) -> dict[str, Any]
             "limit": settings.limit,
             "seed": settings.seed,
             "min": list(settings.minimums),
+            "max_drop": list(settings.max_drops),
+            "baseline": str(settings.baseline) if settings.baseline else None,
             "max_errors": settings.max_errors,
         },
     }

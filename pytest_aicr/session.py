@@ -23,6 +23,7 @@ from pytest_aicr.client import EndpointSettings, ModelGateway
 from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
 from pytest_aicr.dataset import Sample, dataset_files, load_samples, select_samples
 from pytest_aicr.errors import DatasetError, StageError
+from pytest_aicr.evidence import similarity_evidence, stage_records
 from pytest_aicr.gates import apply_minimums, parse_minimum
 from pytest_aicr.keys import RoundRobinKeys, keys_from_env
 from pytest_aicr.matching import Embedder, similarity_matrix
@@ -148,15 +149,20 @@ class Evaluation:
         )
         stages = {}
         if len(result.stage_outputs) > 1:
-            for stage, comments in result.stage_outputs.items():
-                stage_counts, _ = score_item(
+            stages = stage_records(
+                sample.sample_class,
+                {
+                    s: [c.comment for c in out]
+                    for s, out in result.stage_outputs.items()
+                },
+                lambda texts: score_item(
                     sample,
-                    [c.comment for c in comments],
+                    texts,
                     self._similarity,
                     settings.similarity,
                     settings.ro_scope,
-                )
-                stages[stage] = {"counts": stage_counts.as_dict()}
+                ),
+            )
         record.update(
             counts=counts.as_dict(),
             status="ok",
@@ -165,6 +171,7 @@ class Evaluation:
             matches=[vars(match) for match in matches],
             stages=stages,
             usage=result.usage,
+            similarities=similarity_evidence(sample, predicted, self._similarity),
         )
         return record, None
 

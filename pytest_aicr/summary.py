@@ -10,6 +10,7 @@ from pytest_aicr.metrics import METRIC_NAMES
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import COUNT_NAMES
 from pytest_aicr.results import RunSummary
+from pytest_aicr.stage_text import cost_line, stage_line
 
 
 def write_summary(
@@ -57,11 +58,7 @@ def _write_variant(
             f"{_interval(figures['intervals'].get(metric))}"
         )
     for stage, stage_figures in figures.get("stages", {}).items():
-        metrics = stage_figures["metrics"]
-        shown = "  ".join(
-            f"{m}={format_metric(metrics[m])}" for m in ("pre", "rec", "f1")
-        )
-        reporter.write_line(f"  stage {stage:<8} {shown}")
+        reporter.write_line(f"  stage {stage:<8} {stage_line(stage_figures)}")
     by_category = figures["errors_by_category"]
     if by_category:
         listed = ", ".join(f"{cat} {n}" for cat, n in by_category.items())
@@ -71,6 +68,8 @@ def _write_variant(
         reporter.write_line(
             "  tokens   " + "  ".join(f"{k}={v}" for k, v in sorted(tokens.items()))
         )
+    if "cost" in figures:
+        reporter.write_line(f"  cost     {cost_line(figures['cost'])}")
 
 
 def format_metric(value: float | None) -> str:
