@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import pytest_aicr
+from pytest_aicr.baseline import Comparison
 from pytest_aicr.cost import variant_cost
 from pytest_aicr.gates import GateVerdict
 from pytest_aicr.metrics import bootstrap_intervals, compute_metrics
@@ -38,6 +39,7 @@ class RunSummary:
     wall_time: float
     failed_gates: list[GateVerdict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
 
     @property
     def error_count(self) -> int:
@@ -53,6 +55,7 @@ class RunSummary:
             "gates": [verdict.as_record() for verdict in self.gates],
             "keys": {},
             "run": self.run,
+            "comparisons": [c.as_record() for c in self.comparisons],
         }
 
 

@@ -18,11 +18,17 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from pytest_aicr.baseline import (
+    compare_runs,
+    compare_variant,
+    load_results,
+    parse_max_drop,
+)
 from pytest_aicr.chain import Strategy, available_strategies
 from pytest_aicr.client import EndpointSettings, ModelGateway
 from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
 from pytest_aicr.dataset import Sample, dataset_files, load_samples, select_samples
-from pytest_aicr.errors import DatasetError, StageError
+from pytest_aicr.errors import ConfigError, DatasetError, StageError
 from pytest_aicr.evidence import similarity_evidence, stage_records
 from pytest_aicr.gates import apply_minimums, parse_minimum
 from pytest_aicr.keys import RoundRobinKeys, keys_from_env
@@ -43,6 +49,8 @@ class Evaluation:
         self.strategies = available_strategies()
         self.variants = self._variants()
         self.rules = [parse_minimum(text) for text in settings.minimums]
+        self.drop_rules = [parse_max_drop(text) for text in settings.max_drops]
+        self.baseline = self._baseline()
         self._plan = self._plan_samples()
         self._gateway: ModelGateway | None = None
         self._embedder = Embedder()
@@ -66,6 +74,16 @@ class Evaluation:
             review_model=self.settings.review_model,
             rootdir=self.settings.rootdir,
         )
+
+    def _baseline(self) -> dict[str, Any] | None:
+        if self.settings.baseline is not None:
+            return None if self.is_worker else load_results(self.settings.baseline)
+        if self.drop_rules and len(self.variants) < 2:
+            raise ConfigError(
+                "--aicr-max-drop needs --aicr-baseline PATH (a results file), or a "
+                "second variant to compare with the first"
+            )
+        return None
 
     def _plan_samples(self) -> dict[Path, list[tuple[Sample, str, int]]]:
         files: list[Path] = []
@@ -252,11 +270,31 @@ class Evaluation:
             settings=self.settings,
             wall_time=time.time() - self.started,
         )
+        self._compare(self.summary)
         if self.settings.results is not None:
             problem = write_results(self.settings.results, self.summary)
             if problem is not None:
                 self.summary.problems.append(problem)
         self._set_exit_status(session, self.summary)
+
+    def _compare(self, summary: RunSummary) -> None:
+        """Regression gates: against the baseline file, else later variants vs first."""
+        candidate = summary.as_json()
+        if self.baseline is not None:
+            where = str(self.settings.baseline)
+            comparisons = compare_runs(self.drop_rules, self.baseline, candidate, where)
+        elif self.drop_rules:
+            first = (self.variants[0].name, candidate)
+            comparisons = [
+                compare_variant(self.drop_rules, first, (variant.name, candidate))
+                for variant in self.variants[1:]
+            ]
+        else:
+            return
+        summary.comparisons = comparisons
+        verdicts = [verdict for c in comparisons for verdict in c.verdicts]
+        summary.gates.extend(verdicts)
+        summary.failed_gates.extend(v for v in verdicts if not v.passed)
 
     def _set_exit_status(self, session: pytest.Session, summary: RunSummary) -> None:
         status = session.exitstatus

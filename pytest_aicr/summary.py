@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from pytest_aicr.baseline import comparison_lines
 from pytest_aicr.metrics import METRIC_NAMES
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import COUNT_NAMES
@@ -26,6 +27,9 @@ def write_summary(
             f"similarity threshold {settings.similarity:g}, ro-scope "
             f"{settings.ro_scope}, wall time {summary.wall_time:.1f} s"
         )
+        for comparison in summary.comparisons:
+            for line in comparison_lines(comparison):
+                reporter.write_line(line)
         for verdict in summary.gates:
             if verdict.passed:
                 reporter.write_line(f"gate passed: {verdict.message}", green=True)
