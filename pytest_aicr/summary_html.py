@@ -62,7 +62,6 @@ def _metric_table(variants: Mapping[str, Any]) -> str:
     rows = []
     for name, fig in variants.items():
         tokens = sum((fig.get("tokens") or {}).get("total", {}).values())
-        cost = fig.get("cost") or {}
         rows.append(
             [name, fig["samples"], fig["errors"]]
             + [fig["counts"][c] for c in COUNT_NAMES]
@@ -70,9 +69,16 @@ def _metric_table(variants: Mapping[str, Any]) -> str:
                 metric_text(fig["metrics"][m], (fig.get("intervals") or {}).get(m))
                 for m in METRIC_NAMES
             ]
-            + [tokens, money(cost.get("total")), money(cost.get("per_tp"))]
+            + [tokens, *_cost_cells(fig.get("cost"))]
         )
     return "<h3>Metrics (95% bootstrap intervals)</h3>" + table(head, rows)
+
+
+def _cost_cells(cost: Mapping[str, Any] | None) -> list[str]:
+    """Total and per-TP cost; a dash when the config gives no prices."""
+    if cost is None:
+        return ["-", "-"]
+    return [money(cost.get("total")), money(cost.get("per_tp"))]
 
 
 def _stage_tables(variants: Mapping[str, Any]) -> str:
@@ -92,7 +98,7 @@ def _stage_tables(variants: Mapping[str, Any]) -> str:
                 + [
                     changes_text(st.get("changes")) or "-",
                     sum((token_stages.get(stage) or {}).values()),
-                    money(cost_stages.get(stage)) if cost_stages else "n/a",
+                    money(cost_stages.get(stage)) if cost_stages else "-",
                 ]
             )
     if not rows:
