@@ -275,6 +275,12 @@ class Evaluation:
             problem = write_results(self.settings.results, self.summary)
             if problem is not None:
                 self.summary.problems.append(problem)
+        if self.settings.xlsx is not None:
+            from pytest_aicr.xlsx import write_xlsx
+
+            problem = write_xlsx(self.settings.xlsx, self.summary.as_json())
+            if problem is not None:
+                self.summary.problems.append(problem)
         self._set_exit_status(session, self.summary)
 
     def _compare(self, summary: RunSummary) -> None:
