@@ -41,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[EVALUATION_KEY] = evaluation
     config.pluginmanager.register(evaluation, "aicr-evaluation")
     _add_html_report(config, evaluation)
+    _add_progress(config, evaluation)
     _point_collection_at_datasets(config, [str(p) for p in evaluation.dataset_paths])
 
 
@@ -61,3 +62,13 @@ def _add_html_report(config: pytest.Config, evaluation: Evaluation) -> None:
     from pytest_aicr.report_html import HtmlReport
 
     config.pluginmanager.register(HtmlReport(evaluation), "aicr-html")
+
+
+def _add_progress(config: pytest.Config, evaluation: Evaluation) -> None:
+    """The progress line, where the run is judged and unless ``-q`` is given."""
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    if evaluation.is_worker or reporter is None or config.get_verbosity() < 0:
+        return
+    from pytest_aicr.progress import Progress
+
+    config.pluginmanager.register(Progress(reporter), "aicr-progress")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pytest_aicr import progress
 from tests.fakeserver import Reply, Seen, comments_reply
 from tests.test_end_to_end import HELPFUL_A, JUNK, SAMPLES, _prior
 
@@ -106,11 +107,18 @@ def write_report(
     return path, outcome
 
 
-def test_report_under_xdist(
-    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl
+def test_report_and_progress_under_xdist(
+    pytester: pytest.Pytester, monkeypatch, fake_server, endpoint_env, write_jsonl
 ) -> None:
+    monkeypatch.setattr(progress, "FIRST_AFTER", 0.0)
+    monkeypatch.setattr(progress, "EVERY", 0.0)
     endpoint_env(fake_server(hostile))
-    path, _ = write_report(pytester, write_jsonl("hostile.jsonl", HOSTILE), "-n", "2")
+    path, outcome = write_report(
+        pytester, write_jsonl("hostile.jsonl", HOSTILE), "-n", "2"
+    )
+    outcome.stdout.fnmatch_lines(
+        ["*aicr: */12 items done, * in flight*", "*[[]100%[]]", "*aicr evaluation*"]
+    )
     check_markup_stays_text(path)
     check_every_item_carries_its_extras(path)
     check_summary(path)
