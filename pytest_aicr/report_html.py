@@ -55,7 +55,7 @@ class HtmlReport:
     ) -> None:
         """The item's outcome (``TP+FP``, an error category) in its column."""
         record = _record_of(report) if isinstance(report, pytest.TestReport) else None
-        cells.insert(2, f'<td class="col-aicr">{escape(outcome_label(record))}</td>')
+        cells.insert(2, f'<td class="col-aicr">{_text(outcome_label(record))}</td>')
 
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str]
@@ -85,14 +85,14 @@ def item_fragment(sample: Sample, record: Mapping[str, Any]) -> str:
     """The change, predictions beside human comments, matches, stages, error."""
     parts = ['<div class="aicr-item">']
     parts.append(
-        f"<p><b>{escape(str(record['input_id']))}</b> · {escape(record['variant'])} · "
-        f"{escape(record['class'])} · {escape(outcome_label(record))} · "
-        f"{escape(str(record.get('source', '')))}</p>"
+        f"<p><b>{_text(record['input_id'])}</b> · {_text(record['variant'])} · "
+        f"{_text(record['class'])} · {_text(outcome_label(record))} · "
+        f"{_text(record.get('source', ''))}</p>"
     )
     error = record.get("error")
     if error:
         category, stage, status, message = (
-            escape(str(error.get(name)))
+            _text(error.get(name))
             for name in ("category", "stage", "status", "message")
         )
         parts.append(
@@ -103,6 +103,11 @@ def item_fragment(sample: Sample, record: Mapping[str, Any]) -> str:
     parts.append(_stage_changes(record.get("stages") or {}))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _text(value: object) -> str:
+    """Escaped for element content (quotes need no escaping there, and are many)."""
+    return escape(str(value), quote=False)
 
 
 def diff_html(code: str) -> str:
@@ -116,8 +121,8 @@ def diff_html(code: str) -> str:
             kind = "add"
         elif line.startswith("-") and not line.startswith("---"):
             kind = "del"
-        css = f' class="{kind}"' if kind else ""
-        lines.append(f"<span{css}>{escape(line)}</span>")
+        text = _text(line)
+        lines.append(f'<span class="{kind}">{text}</span>' if kind else text)
     return "<pre>" + "\n".join(lines) + "</pre>"
 
 
@@ -159,14 +164,14 @@ def _cell(text: str, match: Mapping[str, Any] | None, unmatched: str) -> str:
         note = f' <span class="missed">{unmatched}</span>'
     else:
         note = ""
-    return escape(text) + note
+    return _text(text) + note
 
 
 def _stage_changes(stages: Mapping[str, Mapping[str, Any]]) -> str:
     items = []
     for stage, entry in stages.items():
         for name, texts in (entry.get("changes") or {}).items():
-            listed = "; ".join(escape(text) for text in texts)
-            word = CHANGE_WORDS.get(name, escape(name))
-            items.append(f"<li>{escape(stage)}: {word}: {listed}</li>")
+            listed = "; ".join(_text(text) for text in texts)
+            word = CHANGE_WORDS.get(name, _text(name))
+            items.append(f"<li>{_text(stage)}: {word}: {listed}</li>")
     return f"<p>What each stage changed</p><ul>{''.join(items)}</ul>" if items else ""
