@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pytest_aicr import progress
+from tests.conftest import LONG_KEY
 from tests.fakeserver import Reply, Seen, comments_reply
 from tests.test_end_to_end import HELPFUL_A, JUNK, SAMPLES, _prior
 
@@ -126,6 +127,7 @@ def test_report_and_progress_under_xdist(
 
 def check_markup_stays_text(path: Path) -> None:
     page, data = report_data(path)
+    assert LONG_KEY not in page
     assert_inert(page)
     fragments = [
         extra["content"]
