@@ -62,6 +62,10 @@ class Progress:
         if self.total and self.finished >= self.total:
             return
         self.last_line = now
+        if hasattr(report, "node"):
+            # under xdist pytest writes status letters without tracking the line;
+            # this is pytest's own mark for "a line is open", so ours starts anew
+            self.reporter.currentfspath = -2
         self.reporter.write_line(self.line(elapsed))
 
     def line(self, elapsed: float) -> str:

@@ -25,14 +25,22 @@ HOSTILE: list[dict[str, Any]] = [
         "code": IMG_CODE + " # H1",
         "outputs": [{"output": TD_COMMENT, "is_like": 0}],
     },
+    {
+        "input_id": "H2",
+        "code": "+y = 1 # H2",
+        "outputs": [{"output": "fine", "is_like": 1}],
+    },
     *SAMPLES[:5],
 ]
+ERROR_ANSWER = "<script>alert('error')</script> is not JSON"
 
 
 def hostile(seen: Seen) -> Reply:
     if "final reviewer" in seen.prompt:
         prior = _prior(seen)
         return comments_reply(*prior, valid=[c != JUNK for c in prior])
+    if "# H2" in seen.prompt:
+        return Reply(content=ERROR_ANSWER)
     if "# H1" in seen.prompt:
         return comments_reply(IMG_PREDICTION, TD_COMMENT)
     from tests.test_end_to_end import scripted
@@ -102,6 +110,7 @@ def write_report(
         "--aicr-strategy=check-review",
         f"--html={path}",
         "--self-contained-html",
+        "--aicr-max-errors=2",
         *args,
     )
     assert outcome.ret == 0, outcome.stdout.str()
@@ -118,7 +127,11 @@ def test_report_and_progress_under_xdist(
         pytester, write_jsonl("hostile.jsonl", HOSTILE), "-n", "2"
     )
     outcome.stdout.fnmatch_lines(
-        ["*aicr: */12 items done, * in flight*", "*[[]100%[]]", "*aicr evaluation*"]
+        [
+            f"aicr: */{len(HOSTILE) * 2} items done, * in flight*",
+            "*[[]100%[]]",
+            "*aicr evaluation*",
+        ]
     )
     check_markup_stays_text(path)
     check_every_item_carries_its_extras(path)
@@ -139,10 +152,10 @@ def check_markup_stays_text(path: Path) -> None:
         cell
         for test in data["tests"].values()
         for run in test
-        for cell in run["resultsTableRow"]
+        for cell in [*run["resultsTableRow"], run["log"]]
     ]
     text = " ".join(" ".join(assert_inert(f).text) for f in fragments + rows)
-    for shown in (SCRIPT_ID, IMG_PREDICTION, TD_COMMENT, IMG_CODE):
+    for shown in (SCRIPT_ID, IMG_PREDICTION, TD_COMMENT, IMG_CODE, ERROR_ANSWER):
         assert shown in text
 
 
@@ -162,6 +175,13 @@ def check_every_item_carries_its_extras(path: Path) -> None:
     assert "matched, similarity 1.000" in p1
     assert HELPFUL_A in p1
     assert "review: FP removed: The weather in Paris" in p1
+    h2 = next(
+        run["extras"][0]["content"]
+        for test_id, test in data["tests"].items()
+        if "H2" in test_id
+        for run in test
+    )
+    assert "bad_output in check (status None)" in h2
 
 
 def check_summary(path: Path) -> None:
