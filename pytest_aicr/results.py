@@ -168,6 +168,7 @@ def _run_info(variants: Sequence[Variant], settings: Settings) -> dict[str, Any]
             "min": list(settings.minimums),
             "max_drop": list(settings.max_drops),
             "baseline": str(settings.baseline) if settings.baseline else None,
+            "prices": {model: dict(p) for model, p in settings.prices.items()},
             "max_errors": settings.max_errors,
         },
     }
