@@ -91,13 +91,12 @@ def item_fragment(sample: Sample, record: Mapping[str, Any]) -> str:
     )
     error = record.get("error")
     if error:
-        category, stage, status, message = (
-            _text(error.get(name))
-            for name in ("category", "stage", "status", "message")
+        category, stage, message = (
+            _text(error.get(name)) for name in ("category", "stage", "message")
         )
-        parts.append(
-            f'<p class="missed">{category} in {stage} (status {status}): {message}</p>'
-        )
+        status = error.get("status")
+        http = f" (HTTP {_text(status)})" if status is not None else ""
+        parts.append(f'<p class="missed">{category} in {stage}{http}: {message}</p>')
     parts.append(diff_html(sample.code))
     parts.append(_comments_table(sample, record))
     parts.append(_stage_changes(record.get("stages") or {}))
