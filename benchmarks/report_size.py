@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -101,10 +102,11 @@ def main() -> None:
         )
         blank = work / "blank.html"
         blank.write_text("<html><body></body></html>", encoding="utf-8")
+        print(f"load average (1 min) before opening: {os.getloadavg()[0]:.1f}")
         for attempt in range(3):
-            empty = open_page(browser, blank, work / f"p-blank-{attempt}", "--dump-dom")
+            empty = open_page(browser, blank, work / f"blank-{attempt}", "--dump-dom")
             page = open_page(
-                browser, marked, work / f"p-report-{attempt}", "--dump-dom"
+                browser, marked, work / f"report-{attempt}", "--dump-dom", timeout=600
             )
             loaded = page.dom.split('data-aicr-loaded="', 1)[1].split('"', 1)[0]
             print(
