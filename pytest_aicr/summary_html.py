@@ -125,10 +125,16 @@ def _comparisons(comparisons: Sequence[Mapping[str, Any]]) -> str:
         if comp.get("baseline") is None:
             continue
         p_value = comp.get("mcnemar_p")
+        changes = "".join(
+            f"; {escape(metric)} change, paired bootstrap 95% "
+            f"[{interval[0]:+.3f}, {interval[1]:+.3f}]"
+            for metric, interval in (comp.get("delta_intervals") or {}).items()
+            if interval
+        )
         parts.append(
             f"<p>{escape(str(comp['candidate']))} against baseline "
             f"{escape(str(comp['baseline']))}: {len(comp['flips'])} sample(s) "
-            f"flipped; exact McNemar p = {escape(str(p_value))}</p>"
+            f"flipped; exact McNemar p = {escape(str(p_value))}{changes}</p>"
         )
         rows = [[f["input_id"], f["baseline"], f["candidate"]] for f in comp["flips"]]
         if rows:

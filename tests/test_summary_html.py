@@ -32,6 +32,7 @@ def results() -> dict[str, Any]:
                 "baseline": EVIL,
                 "flips": [{"input_id": EVIL, "baseline": "TP", "candidate": "FN"}],
                 "mcnemar_p": 1.0,
+                "delta_intervals": {"f1": [-0.2, 0.05]},
             }
         ],
         "keys": {"...wxyz": {"requests": 3, "waited": EVIL}, "key#2": 5},
@@ -47,6 +48,7 @@ def test_summary_shows_everything_as_text() -> None:
     assert "0.500 [0.250, 0.750]" in text
     assert "$0.2500" in text
     assert "FAILED" in text
+    assert "f1 change, paired bootstrap 95% [-0.200, +0.050]" in text
     assert "bad_output" in text
     for shown in ("...wxyz", "requests", "key#2"):
         assert shown in text
