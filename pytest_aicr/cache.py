@@ -83,11 +83,10 @@ class ResponseCache:
         """
         if self.mode == "off":
             return compute()
-        if self.mode != "refresh" or key in self._refreshed:
-            found = self.read(key)
-            if found is not None:
-                self._stats.count_cache("hits")
-                return found
+        found = self._readable(key)
+        if found is not None:
+            self._stats.count_cache("hits")
+            return found
         if self.mode == "ro":
             raise CacheMiss(
                 f"no cached answer for {what} in {self.directory} (--aicr-cache ro "
@@ -108,15 +107,27 @@ class ResponseCache:
                 self._stats.count_cache("hits")
                 return pending.entry
             return self._shared(key, compute)
-        self._stats.count_cache("misses")
         try:
-            pending.entry = compute()
-            self.write(key, pending.entry)
-            return pending.entry
+            # the first asker's answer may have landed since our cache read
+            entry = self._readable(key)
+            if entry is not None:
+                self._stats.count_cache("hits")
+            else:
+                self._stats.count_cache("misses")
+                entry = compute()
+                self.write(key, entry)
+            pending.entry = entry
+            return entry
         finally:
             with self._lock:
                 del self._pending[key]
             pending.done.set()
+
+    def _readable(self, key: str) -> Entry | None:
+        """The cached entry, unless ``refresh`` has not asked for it yet this run."""
+        if self.mode == "refresh" and key not in self._refreshed:
+            return None
+        return self.read(key)
 
     def read(self, key: str) -> Entry | None:
         """A whole, intact entry, or ``None`` (missing or damaged)."""

@@ -50,7 +50,7 @@ def bootstrap_intervals(
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(table), size=(resamples, len(table)))
     sums = table[picks].sum(axis=1)
-    values = _metric_columns(sums)
+    values = metric_columns(sums)
     intervals: dict[str, list[float] | None] = {}
     for name, column in values.items():
         defined = column[~np.isnan(column)]
@@ -62,7 +62,8 @@ def bootstrap_intervals(
     return intervals
 
 
-def _metric_columns(sums: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+def metric_columns(sums: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+    """Every metric for each row of summed counts (``tp fp fn tn ro``); NaN if n/a."""
     tp, fp, fn, tn, ro = (sums[:, i] for i in range(len(COUNT_NAMES)))
     with np.errstate(divide="ignore", invalid="ignore"):
         pre = tp / (tp + fp)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pytest_aicr.cost import parse_prices
 from pytest_aicr.errors import ConfigError
 
 # name: (help, default, is_list)
@@ -156,9 +157,21 @@ OPTIONS: dict[str, tuple[str, Any, bool]] = {
         None,
         False,
     ),
+    "baseline": (
+        "results JSON of an earlier run to gate against with --aicr-max-drop",
+        None,
+        False,
+    ),
+    "max-drop": (
+        "gate METRIC=DELTA: fail when a metric falls more than DELTA below the "
+        "baseline (or, without one, below the first variant); repeatable",
+        None,
+        True,
+    ),
+    "xlsx": ("write a metrics sheet and a per-item sheet to this .xlsx", None, False),
 }
 
-_CONFIG_ONLY = {"variants", "fields", "labels"}
+_CONFIG_ONLY = {"variants", "fields", "labels", "prices"}
 
 
 @dataclass(frozen=True)
@@ -199,6 +212,10 @@ class Settings:
     variants: list[Mapping[str, Any]] = field(default_factory=list)
     fields: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, Any] = field(default_factory=dict)
+    baseline: Path | None = None
+    max_drops: list[str] = field(default_factory=list)
+    xlsx: Path | None = None
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -265,6 +282,10 @@ def read_settings(config: pytest.Config) -> Settings | None:
         variants=list(yaml_config.get("variants") or []),
         fields=_config_mapping(yaml_config, "fields"),
         labels=_config_mapping(yaml_config, "labels"),
+        baseline=_path(base, raw["baseline"]) if raw["baseline"] else None,
+        max_drops=list(raw["max-drop"] or []),
+        xlsx=_path(base, raw["xlsx"]) if raw["xlsx"] else None,
+        prices=parse_prices(yaml_config.get("prices")),
     )
 
 

@@ -7,9 +7,14 @@ is built and registered; it owns collection, running and judging.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pytest_aicr.options import add_options, read_settings
+
+if TYPE_CHECKING:
+    from pytest_aicr.session import Evaluation
 
 EVALUATION_KEY = pytest.StashKey["object"]()
 
@@ -35,6 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(problem)) from None
     config.stash[EVALUATION_KEY] = evaluation
     config.pluginmanager.register(evaluation, "aicr-evaluation")
+    _add_html_report(config, evaluation)
+    _add_progress(config, evaluation)
     _point_collection_at_datasets(config, [str(p) for p in evaluation.dataset_paths])
 
 
@@ -44,3 +51,24 @@ def _point_collection_at_datasets(config: pytest.Config, paths: list[str]) -> No
         config.args = paths
         return
     config.args = [*config.args, *(p for p in paths if p not in config.args)]
+
+
+def _add_html_report(config: pytest.Config, evaluation: Evaluation) -> None:
+    """The report section, only when pytest-html is active and writing a report."""
+    if not config.pluginmanager.hasplugin("html"):
+        return
+    if not config.getoption("htmlpath", None):
+        return
+    from pytest_aicr.report_html import HtmlReport
+
+    config.pluginmanager.register(HtmlReport(evaluation), "aicr-html")
+
+
+def _add_progress(config: pytest.Config, evaluation: Evaluation) -> None:
+    """The progress line, where the run is judged and unless ``-q`` is given."""
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    if evaluation.is_worker or reporter is None or config.get_verbosity() < 0:
+        return
+    from pytest_aicr.progress import Progress
+
+    config.pluginmanager.register(Progress(reporter), "aicr-progress")

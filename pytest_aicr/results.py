@@ -15,10 +15,13 @@ from typing import Any
 import pytest
 
 import pytest_aicr
+from pytest_aicr.baseline import Comparison
+from pytest_aicr.cost import variant_cost
 from pytest_aicr.gates import GateVerdict
 from pytest_aicr.metrics import bootstrap_intervals, compute_metrics
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts
+from pytest_aicr.stages import stage_figures
 from pytest_aicr.variants import Variant
 
 SCHEMA_VERSION = 1
@@ -37,6 +40,7 @@ class RunSummary:
     failed_gates: list[GateVerdict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     keys: dict[str, Any] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
 
     @property
     def error_count(self) -> int:
@@ -52,6 +56,7 @@ class RunSummary:
             "gates": [verdict.as_record() for verdict in self.gates],
             "keys": self.keys,
             "run": self.run,
+            "comparisons": [c.as_record() for c in self.comparisons],
         }
 
 
@@ -72,6 +77,15 @@ def build_summary(
         )
         for variant in variants
     }
+    if settings.prices:
+        for variant in variants:
+            figure = figures[variant.name]
+            figure["cost"] = variant_cost(
+                figure["tokens"]["stages"],
+                variant.models,
+                settings.prices,
+                figure["counts"]["tp"],
+            )
     gate_verdicts = verdicts({name: fig["metrics"] for name, fig in figures.items()})
     return RunSummary(
         variants=figures,
@@ -95,6 +109,7 @@ def _sample_entry(record: Mapping[str, Any]) -> dict[str, Any]:
         "matches",
         "stages",
         "usage",
+        "similarities",
         "source",
         "nodeid",
         "metadata",
@@ -116,19 +131,8 @@ def variant_figures(samples: Sequence[Mapping[str, Any]], seed: int) -> dict[str
         "samples": len(samples),
         "errors": sum(errors.values()),
         "errors_by_category": dict(sorted(errors.items())),
-        "stages": _stage_figures(ok),
+        "stages": stage_figures(ok, seed),
         "tokens": _token_totals(ok),
-    }
-
-
-def _stage_figures(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    totals: dict[str, Counts] = {}
-    for sample in samples:
-        for stage, entry in (sample.get("stages") or {}).items():
-            totals[stage] = totals.get(stage, Counts()) + Counts(**entry["counts"])
-    return {
-        stage: {"counts": counts.as_dict(), "metrics": compute_metrics(counts)}
-        for stage, counts in totals.items()
     }
 
 
@@ -166,6 +170,9 @@ def _run_info(variants: Sequence[Variant], settings: Settings) -> dict[str, Any]
             "seed": settings.seed,
             "shard": list(settings.shard) if settings.shard else None,
             "min": list(settings.minimums),
+            "max_drop": list(settings.max_drops),
+            "baseline": str(settings.baseline) if settings.baseline else None,
+            "prices": {model: dict(p) for model, p in settings.prices.items()},
             "max_errors": settings.max_errors,
         },
     }

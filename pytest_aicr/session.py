@@ -20,6 +20,12 @@ import pytest
 from numpy.typing import NDArray
 
 from pytest_aicr.accounting import key_figures, merge_stats
+from pytest_aicr.baseline import (
+    compare_runs,
+    compare_variant,
+    load_results,
+    parse_max_drop,
+)
 from pytest_aicr.breaker import BreakerSettings
 from pytest_aicr.catalog import load_catalog
 from pytest_aicr.chain import Strategy, available_strategies
@@ -27,6 +33,7 @@ from pytest_aicr.client import BUILTIN_MODEL, EndpointSettings, ModelGateway
 from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
 from pytest_aicr.dataset import Sample
 from pytest_aicr.errors import ConfigError, StageError
+from pytest_aicr.evidence import similarity_evidence, stage_records
 from pytest_aicr.gates import apply_minimums, parse_minimum
 from pytest_aicr.keypool import Budget, KeyPool, Reservation, open_store, run_id
 from pytest_aicr.keys import KeySource, RoundRobinKeys, keys_from_env
@@ -52,6 +59,8 @@ class Evaluation:
         self.strategies = available_strategies()
         self.variants = self._variants()
         self.rules = [parse_minimum(text) for text in settings.minimums]
+        self.drop_rules = [parse_max_drop(text) for text in settings.max_drops]
+        self.baseline = self._baseline()
         self._plan = self._plan_samples()
         self._gateway: ModelGateway | None = None
         self._gateway_lock = threading.Lock()
@@ -80,6 +89,16 @@ class Evaluation:
             review_model=self.settings.review_model,
             rootdir=self.settings.rootdir,
         )
+
+    def _baseline(self) -> dict[str, Any] | None:
+        if self.settings.baseline is not None:
+            return None if self.is_worker else load_results(self.settings.baseline)
+        if self.drop_rules and len(self.variants) < 2:
+            raise ConfigError(
+                "--aicr-max-drop needs --aicr-baseline PATH (a results file), or a "
+                "second variant to compare with the first"
+            )
+        return None
 
     def _plan_samples(self) -> dict[Path, list[tuple[Sample, str, int]]]:
         catalog = load_catalog(
@@ -155,15 +174,20 @@ class Evaluation:
         )
         stages = {}
         if len(result.stage_outputs) > 1:
-            for stage, comments in result.stage_outputs.items():
-                stage_counts, _ = score_item(
+            stages = stage_records(
+                sample.sample_class,
+                {
+                    s: [c.comment for c in out]
+                    for s, out in result.stage_outputs.items()
+                },
+                lambda texts: score_item(
                     sample,
-                    [c.comment for c in comments],
+                    texts,
                     self._similarity,
                     settings.similarity,
                     settings.ro_scope,
-                )
-                stages[stage] = {"counts": stage_counts.as_dict()}
+                ),
+            )
         record.update(
             counts=counts.as_dict(),
             status="ok",
@@ -172,6 +196,7 @@ class Evaluation:
             matches=[vars(match) for match in matches],
             stages=stages,
             usage=result.usage,
+            similarities=similarity_evidence(sample, predicted, self._similarity),
         )
         return record, None
 
@@ -331,8 +356,15 @@ class Evaluation:
             "cache": calls["cache"],
             "breaker": calls["breaker"],
         }
+        self._compare(self.summary)
         if self.settings.results is not None:
             problem = write_results(self.settings.results, self.summary)
+            if problem is not None:
+                self.summary.problems.append(problem)
+        if self.settings.xlsx is not None:
+            from pytest_aicr.workbook import write_workbook
+
+            problem = write_workbook(self.settings.xlsx, self.summary.as_json())
             if problem is not None:
                 self.summary.problems.append(problem)
         self._set_exit_status(session, self.summary)
@@ -345,6 +377,25 @@ class Evaluation:
             self._chains.stop()
         if self._key_store is not None:
             self._key_store.close()
+
+    def _compare(self, summary: RunSummary) -> None:
+        """Regression gates: against the baseline file, else later variants vs first."""
+        candidate = summary.as_json()
+        if self.baseline is not None:
+            where = str(self.settings.baseline)
+            comparisons = compare_runs(self.drop_rules, self.baseline, candidate, where)
+        elif self.drop_rules:
+            first = (self.variants[0].name, candidate)
+            comparisons = [
+                compare_variant(self.drop_rules, first, (variant.name, candidate))
+                for variant in self.variants[1:]
+            ]
+        else:
+            return
+        summary.comparisons = comparisons
+        verdicts = [verdict for c in comparisons for verdict in c.verdicts]
+        summary.gates.extend(verdicts)
+        summary.failed_gates.extend(v for v in verdicts if not v.passed)
 
     def _set_exit_status(self, session: pytest.Session, summary: RunSummary) -> None:
         status = session.exitstatus

@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 
 from pytest_aicr.accounting import call_lines
+from pytest_aicr.baseline import comparison_lines
 from pytest_aicr.metrics import METRIC_NAMES
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import COUNT_NAMES
 from pytest_aicr.results import RunSummary
+from pytest_aicr.stage_text import cost_line, stage_line
 
 
 def write_summary(
@@ -28,6 +30,9 @@ def write_summary(
         )
         for line in call_lines(summary.keys, summary.run.get("calls", {})):
             reporter.write_line(line)
+        for comparison in summary.comparisons:
+            for line in comparison_lines(comparison):
+                reporter.write_line(line)
         for verdict in summary.gates:
             if verdict.passed:
                 reporter.write_line(f"gate passed: {verdict.message}", green=True)
@@ -60,11 +65,7 @@ def _write_variant(
             f"{_interval(figures['intervals'].get(metric))}"
         )
     for stage, stage_figures in figures.get("stages", {}).items():
-        metrics = stage_figures["metrics"]
-        shown = "  ".join(
-            f"{m}={format_metric(metrics[m])}" for m in ("pre", "rec", "f1")
-        )
-        reporter.write_line(f"  stage {stage:<8} {shown}")
+        reporter.write_line(f"  stage {stage:<8} {stage_line(stage_figures)}")
     by_category = figures["errors_by_category"]
     if by_category:
         listed = ", ".join(f"{cat} {n}" for cat, n in by_category.items())
@@ -74,6 +75,8 @@ def _write_variant(
         reporter.write_line(
             "  tokens   " + "  ".join(f"{k}={v}" for k, v in sorted(tokens.items()))
         )
+    if "cost" in figures:
+        reporter.write_line(f"  cost     {cost_line(figures['cost'])}")
 
 
 def format_metric(value: float | None) -> str:

@@ -59,6 +59,9 @@ def command(dataset: Path, results: Path) -> list[str]:
         "--aicr-model=m",
         *STRATEGIES,
         "--aicr-max-errors=3",
+        # one chain at a time: which calls had answered when the kill lands must
+        # not depend on thread timing (in-flight sharing is tested in test_cache)
+        "--aicr-concurrency=1",
         f"--aicr-results={results}",
     ]
 
