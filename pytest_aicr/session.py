@@ -26,23 +26,26 @@ from pytest_aicr.baseline import (
     load_results,
     parse_max_drop,
 )
-from pytest_aicr.breaker import BreakerSettings
 from pytest_aicr.catalog import load_catalog
 from pytest_aicr.chain import Strategy, available_strategies
-from pytest_aicr.client import BUILTIN_MODEL, EndpointSettings, ModelGateway
+from pytest_aicr.client import ModelGateway
 from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
 from pytest_aicr.dataset import Sample
+from pytest_aicr.endpoint_setup import (
+    chain_concurrency,
+    endpoint_settings,
+    open_key_store,
+)
 from pytest_aicr.errors import ConfigError, StageError
 from pytest_aicr.evidence import similarity_evidence, stage_records
 from pytest_aicr.gates import apply_minimums, parse_minimum
-from pytest_aicr.keypool import Budget, KeyPool, Reservation, open_store, run_id
+from pytest_aicr.keypool import KeyPool, Reservation
 from pytest_aicr.keys import KeySource, RoundRobinKeys, keys_from_env
 from pytest_aicr.matching import Embedder, similarity_matrix
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts, score_item
 from pytest_aicr.prefetch import SHARDED, ChainPool, items_to_prefetch
 from pytest_aicr.results import RunSummary, build_summary, write_results
-from pytest_aicr.retry import RetrySettings
 from pytest_aicr.sampling import select_samples
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
 
@@ -206,7 +209,7 @@ class Evaluation:
         with self._gateway_lock:
             if self._gateway is None:
                 self._gateway = ModelGateway(
-                    _endpoint_settings(self.settings, self._key_source())
+                    endpoint_settings(self.settings, self._key_source())
                 )
             return self._gateway
 
@@ -218,23 +221,10 @@ class Evaluation:
         return self._key_pool
 
     def _open_key_store(self) -> Reservation | None:
-        """The shared key-pool store, when some model needs a key (DESIGN 6)."""
         models = {m for variant in self.variants for m in variant.models.values()}
         for planned in self._plan.values():
             models.update(m for sample, _, _ in planned for m in sample.models.values())
-        if models <= {BUILTIN_MODEL}:
-            return None
-        settings = self.settings
-        _check_endpoint(settings, sorted(models - {BUILTIN_MODEL}))
-        budget = Budget(
-            settings.rate_limit,
-            settings.rate_window,
-            run_id=run_id(settings.run_id),
-        )
-        cache_dir = settings.cache_dir
-        return open_store(
-            settings.limiter, cache_dir or settings.rootdir / ".aicr_cache", budget
-        )
+        return open_key_store(self.settings, models)
 
     def outcome_of(self, item: EvalItem) -> tuple[dict[str, Any], StageError | None]:
         """The item's record and error, from the chain pool when it runs one."""
@@ -242,11 +232,6 @@ class Evaluation:
             return self.evaluate(item.sample, item.variant)
         result: tuple[dict[str, Any], StageError | None] = self._chains.result(item)
         return result
-
-    def _concurrency(self) -> int:
-        if self.settings.concurrency is not None:
-            return self.settings.concurrency
-        return max(4, 4 * len(keys_from_env(self.settings.keys_env)))
 
     def _similarity(
         self, left: Sequence[str], right: Sequence[str]
@@ -263,7 +248,7 @@ class Evaluation:
         if items:
             self._chains = ChainPool(
                 lambda item: self.evaluate(item.sample, item.variant),
-                self._concurrency(),
+                chain_concurrency(self.settings),
             )
             self._chains.start(items)
 
@@ -421,41 +406,6 @@ class Evaluation:
         from pytest_aicr.summary import write_summary
 
         write_summary(terminalreporter, self.summary, self.settings)
-
-
-def _endpoint_settings(settings: Settings, keys: KeySource) -> EndpointSettings:
-    return EndpointSettings(
-        base_url=settings.base_url,
-        keys=keys,
-        timeout=settings.timeout,
-        retry=RetrySettings(
-            attempts=settings.retry_attempts,
-            max_time=settings.retry_max_time,
-            base=settings.retry_base,
-        ),
-        breaker=BreakerSettings(
-            threshold=settings.breaker_threshold,
-            cooldown=settings.breaker_cooldown,
-            patience=settings.breaker_patience,
-        ),
-        cache_mode=settings.cache,
-        cache_dir=settings.cache_dir or settings.rootdir / ".aicr_cache",
-    )
-
-
-def _check_endpoint(settings: Settings, remote: list[str]) -> None:
-    """Fail at start-up, not in every item, when remote models cannot be called."""
-    if not settings.base_url:
-        raise ConfigError(
-            f"model {remote[0]!r} needs an endpoint: set --aicr-base-url, "
-            "AICR_BASE_URL or OPENAI_BASE_URL (model builtin:rules runs offline)"
-        )
-    if settings.cache != "ro" and not keys_from_env(settings.keys_env):
-        where = settings.keys_env or "AICR_API_KEYS"
-        raise ConfigError(
-            f"model {remote[0]!r} needs an API key: set {where} (comma-separated "
-            "keys) or OPENAI_API_KEY"
-        )
 
 
 def _record_of(report: pytest.TestReport) -> dict[str, Any] | None:
