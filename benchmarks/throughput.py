@@ -49,7 +49,7 @@ NAIVE_PLUGIN = '''
 """Each process keeps its own budget: the naive limiter other harnesses use."""
 import os
 
-import pytest_aicr.session
+import pytest_aicr.endpoint_setup
 from pytest_aicr.limiter_sqlite import SqliteReservation
 
 
@@ -58,7 +58,7 @@ def _own_store(limiter, cache_dir, budget):
     return SqliteReservation(cache_dir / f"own-{os.getpid()}.sqlite3", budget)
 
 
-pytest_aicr.session.open_store = _own_store
+pytest_aicr.endpoint_setup.open_store = _own_store
 '''
 
 
