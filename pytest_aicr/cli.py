@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("pytest_aicr.validate", "check datasets and count samples by class"),
     "convert": ("pytest_aicr.convert", "convert a dataset between formats"),
     "merge": ("pytest_aicr.merge", "merge shard results into one results file"),
+    "gate": ("pytest_aicr.gate_command", "apply the run's gates to a results file"),
 }
 """Subcommand name: (module, one-line help)."""
 
