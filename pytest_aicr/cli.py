@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("pytest_aicr.convert", "convert a dataset between formats"),
     "merge": ("pytest_aicr.merge", "merge shard results into one results file"),
     "gate": ("pytest_aicr.gate_command", "apply the run's gates to a results file"),
+    "report": ("pytest_aicr.report_command", "render a results file as an HTML page"),
 }
 """Subcommand name: (module, one-line help)."""
 
