@@ -41,7 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="every variant's metric must be at least VALUE (as --aicr-min)",
     )
     parser.add_argument(
-        "--baseline", type=Path, help="results file to compare with (--aicr-baseline)"
+        "--baseline",
+        type=Path,
+        metavar="PATH",
+        help="results file to compare with (--aicr-baseline)",
     )
     parser.add_argument(
         "--max-drop",
