@@ -23,6 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("pytest_aicr.validate", "check datasets and count samples by class"),
     "convert": ("pytest_aicr.convert", "convert a dataset between formats"),
     "merge": ("pytest_aicr.merge", "merge shard results into one results file"),
+    "gate": ("pytest_aicr.gate_command", "apply the run's gates to a results file"),
+    "report": ("pytest_aicr.report_command", "render a results file as an HTML page"),
 }
 """Subcommand name: (module, one-line help)."""
 

@@ -81,3 +81,9 @@ def apply_minimums(
             )
             verdicts.append(GateVerdict(rule.text, variant, passed, message))
     return verdicts
+
+
+def errors_line(errors: int, max_errors: int) -> str:
+    """How the run's item errors are judged, worded alike in the plugin and CLI."""
+    verb = "tolerated" if errors <= max_errors else "fail the run"
+    return f"{errors} item error(s) {verb} (--aicr-max-errors {max_errors})"

@@ -99,7 +99,7 @@ def item_fragment(sample: Sample, record: Mapping[str, Any]) -> str:
         parts.append(f'<p class="missed">{category} in {stage}{http}: {message}</p>')
     parts.append(diff_html(sample.code))
     parts.append(_comments_table(sample, record))
-    parts.append(_stage_changes(record.get("stages") or {}))
+    parts.append(stage_changes(record.get("stages") or {}))
     parts.append("</div>")
     return "".join(parts)
 
@@ -166,7 +166,8 @@ def _cell(text: str, match: Mapping[str, Any] | None, unmatched: str) -> str:
     return _text(text) + note
 
 
-def _stage_changes(stages: Mapping[str, Mapping[str, Any]]) -> str:
+def stage_changes(stages: Mapping[str, Mapping[str, Any]]) -> str:
+    """What each stage of the chain added, dropped or rewrote, as a list."""
     items = []
     for stage, entry in stages.items():
         for name, texts in (entry.get("changes") or {}).items():

@@ -8,6 +8,7 @@ import pytest
 
 from pytest_aicr.accounting import call_lines
 from pytest_aicr.baseline import comparison_lines
+from pytest_aicr.gates import errors_line
 from pytest_aicr.metrics import METRIC_NAMES
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import COUNT_NAMES
@@ -41,9 +42,8 @@ def write_summary(
     errors = summary.error_count
     if errors:
         tolerated = errors <= settings.max_errors
-        verb = "tolerated" if tolerated else "fail the run"
         reporter.write_line(
-            f"{errors} item error(s) {verb} (--aicr-max-errors {settings.max_errors})",
+            errors_line(errors, settings.max_errors),
             yellow=tolerated,
             red=not tolerated,
         )

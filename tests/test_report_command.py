@@ -1,0 +1,90 @@
+"""``aicr report`` renders a results file as one self-contained, inert page."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_aicr import cli
+
+CRSCORE = Path(__file__).resolve().parents[1] / "cases" / "crscore-python.jsonl"
+SCRIPT = "<script>alert(1)</script>"
+IMAGE = '<img src="x" onerror="alert(2)">'
+
+
+class Page(HTMLParser):
+    """Tags with their attributes, and the text, of a parsed page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+@pytest.fixture
+def results(pytester: pytest.Pytester) -> Path:
+    """A real run's results, with markup planted in an id and in comments."""
+    path = pytester.path / "results.json"
+    outcome = pytester.runpytest(
+        f"--aicr-dataset={CRSCORE}", f"--aicr-results={path}", "-p", "no:xdist"
+    )
+    assert outcome.ret == 0
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    first = document["samples"][0]
+    first["input_id"] = SCRIPT
+    first["predicted"] = [*(first["predicted"] or []), {"comment": IMAGE}]
+    first["matches"] = [
+        *(first["matches"] or []),
+        {"predicted": IMAGE, "truth": SCRIPT, "similarity": 0.9},
+    ]
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_page_has_metrics_and_one_inert_block_per_sample(
+    results: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report" / "index.html"
+    assert cli.main(["report", str(results), "--html", str(out)]) == 0
+    page = Page()
+    page.feed(out.read_text(encoding="utf-8"))
+    samples = json.loads(results.read_text(encoding="utf-8"))["samples"]
+    blocks = [
+        a for tag, a in page.tags if tag == "div" and a.get("class") == "aicr-item"
+    ]
+    assert len(blocks) == len(samples) > 0
+    headers = {text.strip() for text in page.text}
+    assert {"variant", "tp", "f1"} <= headers
+    assert "Metrics (95% bootstrap intervals)" in headers
+    names = {tag for tag, _ in page.tags}
+    assert "script" not in names
+    assert "img" not in names
+    assert not any(k.startswith("on") for _, attrs in page.tags for k in attrs)
+    text = "".join(page.text)
+    assert SCRIPT in text
+    assert IMAGE in text
+    external = [
+        value
+        for _, attrs in page.tags
+        for key, value in attrs.items()
+        if key in ("src", "href") and value
+    ]
+    assert external == []
+
+
+def test_unreadable_results_exit_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.json"
+    assert cli.main(["report", str(missing), "--html", str(tmp_path / "o.html")]) == 4
+    assert "cannot be read" in capsys.readouterr().err
