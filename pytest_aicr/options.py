@@ -8,6 +8,7 @@ the ini file, which wins over the YAML config.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -233,10 +234,10 @@ def add_options(parser: pytest.Parser) -> None:
 
 def read_settings(config: pytest.Config) -> Settings | None:
     """The run's settings, or ``None`` when no dataset is given (plugin off)."""
-    datasets = _raw(config, "dataset", {})
+    yaml_config = _load_yaml_config(config)
+    datasets = _raw(config, "dataset", yaml_config)
     if not datasets:
         return None
-    yaml_config = _load_yaml_config(config)
     raw = {name: _raw(config, name, yaml_config) for name in OPTIONS}
     base = config.invocation_params.dir
     return Settings(
@@ -279,7 +280,7 @@ def read_settings(config: pytest.Config) -> Settings | None:
         breaker_patience=_number(
             raw["breaker-patience"], "breaker-patience", 600, low=0
         ),
-        variants=list(yaml_config.get("variants") or []),
+        variants=_config_list(yaml_config, "variants"),
         fields=_config_mapping(yaml_config, "fields"),
         labels=_config_mapping(yaml_config, "labels"),
         baseline=_path(base, raw["baseline"]) if raw["baseline"] else None,
@@ -287,6 +288,13 @@ def read_settings(config: pytest.Config) -> Settings | None:
         xlsx=_path(base, raw["xlsx"]) if raw["xlsx"] else None,
         prices=parse_prices(yaml_config.get("prices")),
     )
+
+
+def _config_list(yaml_config: Mapping[str, Any], name: str) -> list[Any]:
+    value = yaml_config.get(name) or []
+    if not isinstance(value, list):
+        raise ConfigError(f"config `{name}`: expected a list, got {value!r}")
+    return value
 
 
 def _config_mapping(yaml_config: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -304,11 +312,23 @@ def _raw(config: pytest.Config, name: str, yaml_config: Mapping[str, Any]) -> An
     value = config.getoption(dest)
     if value is None or value == []:
         value = config.getini(dest) or None
-    if value is None:
-        value = yaml_config.get(name)
-        if value is not None and OPTIONS[name][2] and not isinstance(value, list):
-            value = [value]
+    if value is None and yaml_config.get(name) is not None:
+        value = _yaml_option(name, yaml_config[name])
     return value
+
+
+def _yaml_option(name: str, value: Any) -> Any:
+    """A config-file value in the form the command line would give it."""
+    if OPTIONS[name][2]:
+        if isinstance(value, Mapping):  # e.g. max-drop: {f1: 0.02}
+            return [f"{key}={item}" for key, item in value.items()]
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(item, Mapping | list) for item in items):
+            raise ConfigError(f"config `{name}`: expected text values, got {value!r}")
+        return [str(item) for item in items]
+    if isinstance(value, Mapping | list):
+        raise ConfigError(f"config `{name}`: expected one value, got {value!r}")
+    return value if isinstance(value, str) else str(value)
 
 
 def _load_yaml_config(config: pytest.Config) -> dict[str, Any]:
@@ -359,6 +379,8 @@ def _number(
         number = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"--aicr-{name}: {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"--aicr-{name}: {value!r} is not a finite number")
     if (low is not None and number < low) or (high is not None and number > high):
         bounds = (
             f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"

@@ -287,3 +287,52 @@ def test_remote_model_without_keys_is_a_usage_error(
     )
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*model 'gpt-x' needs an API key: set AICR_API_KEYS*"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("variants: 5\n", "*config `variants`: expected a list, got 5*"),
+        ("min: 3\n", "*gate '3': expected METRIC=VALUE*"),
+        ("min: [[1]]\n", "*config `min`: expected text values*"),
+        ("results: {a: 1}\n", "*config `results`: expected one value*"),
+    ],
+)
+def test_config_values_of_the_wrong_shape_are_usage_errors(
+    pytester: pytest.Pytester, dataset: Path, text: str, message: str
+) -> None:
+    pytester.path.joinpath("aicr.yaml").write_text(text)
+    result = pytester.runpytest(f"--aicr-dataset={dataset}", "-p", "no:xdist")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([message])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_max_drop_as_a_mapping_in_config(
+    pytester: pytest.Pytester, dataset: Path
+) -> None:
+    pytester.path.joinpath("aicr.yaml").write_text(
+        "strategy: [check, check-review]\nmax-drop: {acc: 0.5}\n"
+    )
+    result = pytester.runpytest(f"--aicr-dataset={dataset}", "-p", "no:xdist")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*acc*"])
+
+
+@pytest.mark.parametrize(
+    "option", ["--aicr-similarity=nan", "--aicr-pos-neg-ratio=nan"]
+)
+def test_nan_is_not_a_number_here(
+    pytester: pytest.Pytester, dataset: Path, option: str
+) -> None:
+    result = pytester.runpytest(f"--aicr-dataset={dataset}", "-p", "no:xdist", option)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*'nan' is not a finite number*"])
+
+
+def test_dataset_named_in_the_config_turns_the_plugin_on(
+    pytester: pytest.Pytester, dataset: Path
+) -> None:
+    pytester.path.joinpath("run.yaml").write_text(f"dataset: {dataset.name}\n")
+    result = pytester.runpytest("--aicr-config=run.yaml", "-p", "no:xdist")
+    result.assert_outcomes(passed=3)
