@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from pytest_aicr.errors import ConfigError
-from pytest_aicr.gates import GateVerdict
-from pytest_aicr.metrics import METRIC_NAMES, metric_columns
+from pytest_aicr.gates import GateVerdict, parse_metric_number
+from pytest_aicr.metrics import metric_columns
 from pytest_aicr.outcome import COUNT_NAMES, Counts
 
 _RESAMPLES = 1000
@@ -69,19 +69,7 @@ class Comparison:
 
 def parse_max_drop(text: str) -> DropRule:
     """Parse ``METRIC=DELTA`` or raise a :class:`ConfigError` saying what is wrong."""
-    metric, sep, value = text.partition("=")
-    metric = metric.strip()
-    if not sep or metric not in METRIC_NAMES:
-        raise ConfigError(
-            f"max-drop {text!r}: expected METRIC=DELTA with METRIC one of "
-            f"{', '.join(METRIC_NAMES)}, e.g. f1=0.02"
-        )
-    try:
-        delta = float(value)
-    except ValueError:
-        raise ConfigError(f"max-drop {text!r}: {value!r} is not a number") from None
-    if not 0.0 <= delta <= 1.0:
-        raise ConfigError(f"max-drop {text!r}: the delta must lie between 0 and 1")
+    metric, delta = parse_metric_number(text, "max-drop", "METRIC=DELTA", "f1=0.02")
     return DropRule(metric, delta)
 
 

@@ -30,6 +30,12 @@ def dataset_maps(path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
         path = Path("aicr.yaml")
         if not path.is_file():
             return {}, {}
+    loaded = read_config_file(path)
+    return _mapping(path, loaded, "fields"), _mapping(path, loaded, "labels")
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The YAML config's top-level mapping; an unreadable file is a ConfigError."""
     import yaml
 
     try:
@@ -42,7 +48,7 @@ def dataset_maps(path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ConfigError(f"config {path}{line}: not valid YAML") from None
     if not isinstance(loaded, dict):
         raise ConfigError(f"config {path}: expected a mapping of settings at the top")
-    return _mapping(path, loaded, "fields"), _mapping(path, loaded, "labels")
+    return loaded
 
 
 def _mapping(path: Path, loaded: dict[str, Any], name: str) -> dict[str, Any]:

@@ -43,20 +43,28 @@ class GateVerdict:
 
 def parse_minimum(text: str) -> MinimumRule:
     """Parse ``METRIC=VALUE`` or raise a :class:`ConfigError` saying what is wrong."""
+    metric, minimum = parse_metric_number(text, "gate", "METRIC=VALUE", "f1=0.4")
+    return MinimumRule(metric, minimum)
+
+
+def parse_metric_number(
+    text: str, kind: str, form: str, example: str
+) -> tuple[str, float]:
+    """Split ``METRIC=NUMBER`` with NUMBER in [0, 1]; a bad rule is a ConfigError."""
     metric, sep, value = text.partition("=")
     metric = metric.strip()
     if not sep or metric not in METRIC_NAMES:
         raise ConfigError(
-            f"gate {text!r}: expected METRIC=VALUE with METRIC one of "
-            f"{', '.join(METRIC_NAMES)}, e.g. f1=0.4"
+            f"{kind} {text!r}: expected {form} with METRIC one of "
+            f"{', '.join(METRIC_NAMES)}, e.g. {example}"
         )
     try:
-        minimum = float(value)
+        number = float(value)
     except ValueError:
-        raise ConfigError(f"gate {text!r}: {value!r} is not a number") from None
-    if not 0.0 <= minimum <= 1.0:
-        raise ConfigError(f"gate {text!r}: the value must lie between 0 and 1")
-    return MinimumRule(metric, minimum)
+        raise ConfigError(f"{kind} {text!r}: {value!r} is not a number") from None
+    if not 0.0 <= number <= 1.0:
+        raise ConfigError(f"{kind} {text!r}: the value must lie between 0 and 1")
+    return metric, number
 
 
 def apply_minimums(

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pytest_aicr.configfile import read_config_file
 from pytest_aicr.cost import parse_prices
 from pytest_aicr.errors import ConfigError
 
@@ -339,18 +340,7 @@ def _load_yaml_config(config: pytest.Config) -> dict[str, Any]:
         if not default.is_file():
             return {}
         path = default
-    import yaml
-
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
-    except OSError as exc:
-        raise ConfigError(f"config {path}: cannot be read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config {path}{line}: not valid YAML") from None
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"config {path}: expected a mapping of settings at the top")
+    loaded = read_config_file(path)
     normalised = {str(key).replace("_", "-"): value for key, value in loaded.items()}
     known = set(OPTIONS) | _CONFIG_ONLY
     for key in normalised:
