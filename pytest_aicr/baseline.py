@@ -22,7 +22,7 @@ import numpy as np
 
 from pytest_aicr.errors import ConfigError
 from pytest_aicr.gates import GateVerdict, parse_metric_number
-from pytest_aicr.metrics import metric_columns
+from pytest_aicr.metrics import metric_columns, percentile_interval
 from pytest_aicr.outcome import COUNT_NAMES, Counts
 
 _RESAMPLES = 1000
@@ -232,16 +232,7 @@ def _delta_intervals(
         0, len(both_ok), size=(_RESAMPLES, len(both_ok))
     )
     before, after = (metric_columns(t[picks].sum(axis=1)) for t in tables)
-    intervals: dict[str, list[float] | None] = {}
-    for metric in metrics:
-        delta = after[metric] - before[metric]
-        defined = delta[~np.isnan(delta)]
-        if len(defined) * 2 < _RESAMPLES:
-            intervals[metric] = None
-            continue
-        low, high = np.percentile(defined, [2.5, 97.5])
-        intervals[metric] = [round(float(low), 4), round(float(high), 4)]
-    return intervals
+    return {m: percentile_interval(after[m] - before[m]) for m in metrics}
 
 
 def flip_kinds(flips: Sequence[tuple[str, str, str]]) -> Counter[str]:

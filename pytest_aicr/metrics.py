@@ -51,15 +51,16 @@ def bootstrap_intervals(
     picks = rng.integers(0, len(table), size=(resamples, len(table)))
     sums = table[picks].sum(axis=1)
     values = metric_columns(sums)
-    intervals: dict[str, list[float] | None] = {}
-    for name, column in values.items():
-        defined = column[~np.isnan(column)]
-        if len(defined) * 2 < resamples:
-            intervals[name] = None
-            continue
-        low, high = np.percentile(defined, [2.5, 97.5])
-        intervals[name] = [round(float(low), 4), round(float(high), 4)]
-    return intervals
+    return {name: percentile_interval(column) for name, column in values.items()}
+
+
+def percentile_interval(column: NDArray[np.float64]) -> list[float] | None:
+    """The 95% interval of resampled values; None when most resamples are NaN."""
+    defined = column[~np.isnan(column)]
+    if len(defined) * 2 < len(column):
+        return None
+    low, high = np.percentile(defined, [2.5, 97.5])
+    return [round(float(low), 4), round(float(high), 4)]
 
 
 def metric_columns(sums: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
