@@ -33,6 +33,7 @@ from pytest_aicr.errors import CacheMiss
 log = logging.getLogger("pytest_aicr")
 CACHE_MODES = ("rw", "ro", "off", "refresh")
 FORMAT = 1
+_NAMED_DAMAGED = 10
 Entry = dict[str, Any]
 
 
@@ -133,22 +134,16 @@ class ResponseCache:
         """A whole, intact entry, or ``None`` (missing or damaged)."""
         path = self._path(key)
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
-            self._damaged(key, path, f"unreadable ({exc.strerror})")
+            self._damaged(key, path, f"unreadable: {exc.strerror or exc}")
             return None
-        try:
-            stored = json.loads(text)
-            entry = stored["entry"]
-            intact = stored["sha256"] == _digest(entry) and stored["key"] == key
-        except (ValueError, KeyError, TypeError):
-            intact = False
-        if not intact:
-            self._damaged(key, path, "damaged")
-            return None
-        return dict(entry)
+        entry, fault = _intact(data, key)
+        if entry is None:
+            self._damaged(key, path, fault)
+        return entry
 
     def write(self, key: str, entry: Entry) -> None:
         """Store an entry so that no reader ever sees it half-written."""
@@ -157,6 +152,7 @@ class ResponseCache:
             {"format": FORMAT, "key": key, "sha256": _digest(entry), "entry": entry},
             ensure_ascii=False,
         )
+        temporary = None
         try:
             self._prepare(path.parent)
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -166,7 +162,9 @@ class ResponseCache:
                 os.fsync(stream.fileno())
             os.replace(temporary, path)
         except OSError as exc:
-            log.warning("cache entry not written to %s: %s", path, exc.strerror or exc)
+            if temporary is not None and os.path.exists(temporary):
+                os.unlink(temporary)
+            self._unwritten(exc)
             return
         if self.mode == "refresh":
             self._refreshed.add(key)
@@ -184,13 +182,49 @@ class ResponseCache:
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
-    def _damaged(self, key: str, path: Path, how: str) -> None:
+    def _damaged(self, key: str, path: Path, fault: str) -> None:
         with self._lock:
             if key in self._reported:
                 return
             self._reported.add(key)
+            named = len(self._reported) <= _NAMED_DAMAGED
         self._stats.count_cache("damaged")
-        log.warning("cache entry %s is %s; asking the endpoint again", path, how)
+        message = f"cache entry {path} is damaged ({fault}); ignored and asked again"
+        log.warning("%s", message)
+        if named:
+            self._stats.note(message)
+        elif len(self._reported) == _NAMED_DAMAGED + 1:
+            self._stats.note(
+                "more cache entries were damaged: the pytest_aicr log names them"
+            )
+
+    def _unwritten(self, exc: OSError) -> None:
+        """Say once per cause that answers are not being kept; the run goes on."""
+        reason = exc.strerror or str(exc)
+        message = (
+            f"response cache {self.directory}: answers not written ({reason}); "
+            "the run goes on, and a rerun asks for them again"
+        )
+        if self._stats.note(message):
+            log.warning("%s", message)
+
+
+def _intact(data: bytes, key: str) -> tuple[Entry | None, str]:
+    """The entry in ``data`` if whole and stored for ``key``; else why not."""
+    if not data:
+        return None, "empty file"
+    try:
+        stored = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return None, "not JSON: cut short or overwritten"
+    entry = stored.get("entry") if isinstance(stored, dict) else None
+    if not isinstance(entry, dict):
+        return None, "not a cache entry"
+    if stored.get("key") != key:
+        return None, "written for another request"
+    if stored.get("sha256") != _digest(entry):
+        return None, "checksum mismatch"
+    return dict(entry), ""
 
 
 def _digest(entry: Entry) -> str:

@@ -340,6 +340,7 @@ class Evaluation:
         self.summary.run["calls"] = {
             "cache": calls["cache"],
             "breaker": calls["breaker"],
+            "notes": calls["notes"],
         }
         self._compare(self.summary)
         if self.settings.results is not None:
