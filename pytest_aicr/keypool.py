@@ -52,6 +52,9 @@ class Budget:
 class Reservation(Protocol):
     """A store that reserves key slots for the whole run."""
 
+    notes: list[str]
+    """Warnings for the run's summary (a store deleted and written again)."""
+
     def reserve(self, digests: Sequence[str]) -> tuple[int, float] | None:
         """Reserve the soonest slot: (index into ``digests``, seconds to wait).
 
