@@ -1,13 +1,14 @@
 """The response cache: answers already paid for are never requested again.
 
 One file per entry under the cache directory, named by a hash of endpoint, model,
-messages and parameters (never the API key). An entry is written to a temporary
-file in the same folder, flushed to disk and renamed over its final name, so a
-reader sees a whole entry or none, even after ``kill -9`` mid-write; each entry
-carries a checksum of its content, so one damaged on disk is noticed, reported
-once and recomputed. Any number of processes may read and write at once. A write
-cut short leaves a ``.tmp-*`` file beside the entries; it is never read, and goes
-when the folder is deleted.
+messages and parameters (never the API key). An entry is written whole or not at
+all (:mod:`pytest_aicr.atomic`), so a reader sees a whole entry or none, even
+after ``kill -9`` mid-write; each entry carries a checksum of its content and its
+own key, so one damaged on disk is named in the summary, ignored and asked again.
+Any number of processes may read and write at once. A process killed mid-write
+leaves an ``.aicr-*`` file beside the entries; it is never read, and goes when the
+folder is deleted. A folder that cannot be written (a full disk, a path under a
+file) is said once; the run goes on without keeping answers.
 
 Modes: ``rw`` reads and writes; ``ro`` only replays (a miss is ``cache_miss``);
 ``off`` neither reads nor writes and sends every request; ``refresh`` asks again
@@ -20,14 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_aicr.accounting import CallStats
+from pytest_aicr.atomic import write_atomically
 from pytest_aicr.errors import CacheMiss
 
 log = logging.getLogger("pytest_aicr")
@@ -152,19 +152,14 @@ class ResponseCache:
             {"format": FORMAT, "key": key, "sha256": _digest(entry), "entry": entry},
             ensure_ascii=False,
         )
-        temporary = None
         try:
             self._prepare(path.parent)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
         except OSError as exc:
-            if temporary is not None and os.path.exists(temporary):
-                os.unlink(temporary)
-            self._unwritten(exc)
+            self._unwritten(exc.strerror or str(exc))
+            return
+        failure = write_atomically(path, text.encode("utf-8"))
+        if failure is not None:
+            self._unwritten(failure)
             return
         if self.mode == "refresh":
             self._refreshed.add(key)
@@ -198,9 +193,8 @@ class ResponseCache:
                 "more cache entries were damaged: the pytest_aicr log names them"
             )
 
-    def _unwritten(self, exc: OSError) -> None:
+    def _unwritten(self, reason: str) -> None:
         """Say once per cause that answers are not being kept; the run goes on."""
-        reason = exc.strerror or str(exc)
         message = (
             f"response cache {self.directory}: answers not written ({reason}); "
             "the run goes on, and a rerun asks for them again"

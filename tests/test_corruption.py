@@ -199,3 +199,109 @@ db.execute("BEGIN EXCLUSIVE")
 print("held", flush=True)
 time.sleep(60)
 """
+
+
+FULL_DISK = '''
+"""Every temporary file made under ./full is opened on /dev/full: writes fail ENOSPC."""
+import os
+import tempfile
+from pathlib import Path
+
+FULL = (Path(__file__).parent / "full").resolve()
+REAL_MKSTEMP = tempfile.mkstemp
+
+
+def on_full_disk(*args, dir=None, **kwargs):
+    if dir is not None and Path(dir).resolve().is_relative_to(FULL):
+        return os.open("/dev/full", os.O_WRONLY), str(Path(dir) / ".never-written")
+    return REAL_MKSTEMP(*args, dir=dir, **kwargs)
+
+
+def pytest_configure(config):
+    tempfile.mkstemp = on_full_disk
+
+
+def pytest_unconfigure(config):
+    tempfile.mkstemp = REAL_MKSTEMP
+'''
+
+
+def full_disk_run(
+    pytester: pytest.Pytester, *, results: Path, cache: Path, xlsx: Path, html: Path
+) -> pytest.RunResult:
+    """A check-strategy run whose outputs go where the test says."""
+    pytester.makeconftest(FULL_DISK)
+    (pytester.path / "full").mkdir()
+    return pytester.runpytest(
+        f"--aicr-dataset={pytester.path / 'cases.jsonl'}",
+        "--aicr-model=m",
+        "--aicr-strategy=check",
+        "--aicr-max-errors=1",
+        f"--aicr-results={results}",
+        f"--aicr-cache-dir={cache}",
+        f"--aicr-xlsx={xlsx}",
+        f"--html={html}",
+        "-p",
+        "no:xdist",
+    )
+
+
+def test_a_full_disk_under_the_workbook_and_report_keeps_the_results(
+    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl
+) -> None:
+    endpoint_env(fake_server(scripted))
+    write_jsonl("cases.jsonl", SAMPLES)
+    # the workbook is renamed into place; pytest-html writes its report directly
+    xlsx, html = pytester.path / "full" / "out.xlsx", pytester.path / "report.html"
+    html.symlink_to("/dev/full")
+    results = pytester.path / "results.json"
+    outcome = full_disk_run(
+        pytester, results=results, cache=pytester.path / "cache", xlsx=xlsx, html=html
+    )
+    assert outcome.ret == pytest.ExitCode.TESTS_FAILED
+    text = outcome.stdout.str()
+    assert_clean(text)
+    outcome.stdout.fnmatch_lines(
+        [
+            "check@m: 6 items",
+            f"workbook not written to {xlsx}: No space left on device",
+            f"html report not written to {html}: No space left on device",
+        ]
+    )
+    assert counts_of(read_results(results)) == CHECK
+    assert list((pytester.path / "full").iterdir()) == []
+
+
+def test_a_full_disk_under_the_results_and_cache_keeps_the_summary_and_workbook(
+    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl
+) -> None:
+    server: FakeServer = fake_server(scripted)
+    endpoint_env(server)
+    write_jsonl("cases.jsonl", SAMPLES)
+    full = pytester.path / "full"
+    results, xlsx = full / "results.json", pytester.path / "out.xlsx"
+    outcome = full_disk_run(
+        pytester,
+        results=results,
+        cache=full / "cache",
+        xlsx=xlsx,
+        html=pytester.path / "report.html",
+    )
+    assert outcome.ret == pytest.ExitCode.TESTS_FAILED
+    assert_clean(outcome.stdout.str())
+    outcome.stdout.fnmatch_lines(
+        [
+            "check@m: 6 items",
+            "  counts   tp=2  fp=2  fn=1  tn=1  ro=1",
+            f"response cache {full / 'cache'}: answers not written (No space left on*",
+            f"results not written to {results}: No space left on device",
+        ]
+    )
+    assert outcome.stdout.str().count("answers not written") == 1
+    assert not results.exists()
+    assert list(full.rglob("*.json")) == []
+    assert len(server.seen) == len(SAMPLES)
+    from openpyxl import load_workbook
+
+    assert load_workbook(xlsx)["items"].max_row == len(SAMPLES) + 1
+    assert (pytester.path / "report.html").stat().st_size > 0
