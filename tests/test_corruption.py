@@ -24,7 +24,10 @@ CHECK = {"tp": 2, "fp": 2, "fn": 1, "tn": 1, "ro": 1}
 
 
 def evaluate(
-    pytester: pytest.Pytester, dataset: Path, *args: str
+    pytester: pytest.Pytester,
+    dataset: Path,
+    *args: str,
+    workers: tuple[str, ...] = ("-p", "no:xdist"),
 ) -> tuple[pytest.RunResult, dict[str, Any]]:
     """One check-strategy run with its cache under the pytester folder."""
     results = pytester.path / "results.json"
@@ -36,8 +39,7 @@ def evaluate(
         "--aicr-max-errors=1",
         f"--aicr-results={results}",
         f"--aicr-cache-dir={pytester.path / 'cache'}",
-        "-p",
-        "no:xdist",
+        *workers,
         *args,
     )
     return outcome, read_results(results) if results.exists() else {}
@@ -58,13 +60,18 @@ def entries(folder: Path) -> list[Path]:
     return sorted(folder.glob("??/*.json"))
 
 
+@pytest.mark.parametrize("workers", [("-p", "no:xdist"), ("-n", "2")])
 def test_damaged_cache_entries_are_named_ignored_and_asked_again(
-    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl
+    pytester: pytest.Pytester,
+    fake_server,
+    endpoint_env,
+    write_jsonl,
+    workers: tuple[str, ...],
 ) -> None:
     server: FakeServer = fake_server(scripted)
     endpoint_env(server)
     dataset = write_jsonl("cases.jsonl", SAMPLES)
-    outcome, data = evaluate(pytester, dataset)
+    outcome, data = evaluate(pytester, dataset, workers=workers)
     assert outcome.ret == 0, outcome.stdout.str()
     assert counts_of(data) == CHECK
     files = entries(pytester.path / "cache")
@@ -78,7 +85,7 @@ def test_damaged_cache_entries_are_named_ignored_and_asked_again(
     empty.write_bytes(b"")
     damaged = files[:5]
 
-    outcome, data = evaluate(pytester, dataset)
+    outcome, data = evaluate(pytester, dataset, workers=workers)
     assert outcome.ret == 0, outcome.stdout.str()
     assert counts_of(data) == CHECK
     assert len(server.seen) == len(SAMPLES) + len(damaged)
@@ -190,6 +197,49 @@ def test_a_key_pool_locked_by_another_process_is_named_not_waited_on_forever(
     assert_clean(outcome.stdout.str() + outcome.stderr.str())
     assert len(server.seen) == 1
     assert waited < 30
+
+
+def test_a_key_pool_locked_mid_run_fails_the_rest_at_once_without_sending(
+    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl
+) -> None:
+    store = pytester.path / "cache" / "keypool.sqlite3"
+    holders: list[subprocess.Popen[str]] = []
+
+    def lock_the_store_after_the_first_request(seen: Any) -> Any:
+        if not holders:
+            holder = subprocess.Popen(
+                [sys.executable, "-c", HOLD_LOCK, str(store)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            holders.append(holder)
+            assert holder.stdout is not None
+            holder.stdout.readline()
+        return scripted(seen)
+
+    server: FakeServer = fake_server(lock_the_store_after_the_first_request)
+    endpoint_env(server)
+    try:
+        started = time.monotonic()
+        outcome, data = evaluate(
+            pytester,
+            write_jsonl("cases.jsonl", SAMPLES[:4]),
+            "--aicr-concurrency=1",
+            "--aicr-retry-attempts=2",
+        )
+        took = time.monotonic() - started
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.communicate()
+    assert outcome.ret == pytest.ExitCode.TESTS_FAILED
+    assert_clean(outcome.stdout.str())
+    assert len(server.seen) == 1
+    errors = [s["error"] for s in data["samples"] if s["status"] == "error"]
+    assert len(errors) == 3
+    assert {e["category"] for e in errors} == {"connection"}
+    assert all("stayed locked by another process" in e["message"] for e in errors)
+    assert took < 10 + 15
 
 
 HOLD_LOCK = """
