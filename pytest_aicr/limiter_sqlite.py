@@ -186,7 +186,7 @@ class SqliteReservation:
                         db.rollback()
                     raise
                 db.commit()
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 self._failure = self._unavailable(exc)
                 raise self._failure from None
 
@@ -237,8 +237,8 @@ class SqliteReservation:
             self.notes.append(note)
         return db
 
-    def _unavailable(self, exc: sqlite3.Error) -> KeyStoreFailed:
-        text = str(exc)
+    def _unavailable(self, exc: sqlite3.Error | OSError) -> KeyStoreFailed:
+        text = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
         if "locked" in text or "busy" in text:
             why = (
                 f"stayed locked by another process for more than "

@@ -8,6 +8,7 @@ a place unwritable, and runs again.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from pytest_aicr.errors import KeyStoreFailed
+from pytest_aicr.keypool import Budget
+from pytest_aicr.limiter_sqlite import SqliteReservation
 from tests.conftest import read_results
 from tests.fakeserver import FakeServer
 from tests.test_end_to_end import SAMPLES, scripted
@@ -355,3 +359,24 @@ def test_a_full_disk_under_the_results_and_cache_keeps_the_summary_and_workbook(
 
     assert load_workbook(xlsx)["items"].max_row == len(SAMPLES) + 1
     assert (pytester.path / "report.html").stat().st_size > 0
+
+
+def test_a_key_pool_whose_folder_became_a_file_fails_once_then_at_once(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    store = SqliteReservation(
+        folder / "keypool.sqlite3", Budget(limit=1, window=60.0), lock_timeout=0.2
+    )
+    store.check()
+    assert store.reserve(["k"]) == (0, 0.0)
+    shutil.rmtree(folder)
+    folder.write_text("a file where the folder was\n")
+    with pytest.raises(KeyStoreFailed, match=r"cannot be opened or written \(File"):
+        store.reserve(["k"])
+    started = time.monotonic()
+    with pytest.raises(KeyStoreFailed, match="no request is sent without it"):
+        store.reserve(["k"])
+    assert time.monotonic() - started < 0.1
+    store.close()
