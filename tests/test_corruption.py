@@ -134,7 +134,7 @@ def test_a_key_pool_deleted_mid_run_is_written_again_so_the_next_run_waits(
     assert outcome.ret == 0, outcome.stdout.str()
     assert len(server.seen) == 5
     assert server.over_budget(2, 3.0) == 0
-    assert data["keys"]["...wxyz"]["waited_s"] > 1
+    assert data["keys"]["...wxyz"]["waited_s"] > 0
 
 
 def test_a_damaged_key_pool_stops_the_run_before_any_call(
