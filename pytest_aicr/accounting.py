@@ -26,6 +26,7 @@ class CallStats:
         self._keys: dict[str, dict[str, Any]] = {}
         self.cache = dict.fromkeys(CACHE_COUNTERS, 0)
         self.breaker: list[dict[str, Any]] = []
+        self.notes: list[str] = []
 
     def request(
         self,
@@ -58,6 +59,14 @@ class CallStats:
         with self._lock:
             self.cache[counter] += 1
 
+    def note(self, text: str) -> bool:
+        """Keep a warning for the terminal summary; False when already kept."""
+        with self._lock:
+            if text in self.notes:
+                return False
+            self.notes.append(text)
+            return True
+
     def as_json(self) -> dict[str, Any]:
         """Everything, as plain JSON for sending between processes."""
         with self._lock:
@@ -72,6 +81,7 @@ class CallStats:
                 },
                 "cache": dict(self.cache),
                 "breaker": list(self.breaker),
+                "notes": list(self.notes),
             }
 
     def _entry(self, key: ApiKey) -> dict[str, Any]:
@@ -83,13 +93,15 @@ def merge_stats(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     keys: dict[str, dict[str, Any]] = {}
     cache = dict.fromkeys(CACHE_COUNTERS, 0)
     breaker: list[dict[str, Any]] = []
+    notes: list[str] = []
     for part in parts:
         for label, entry in part.get("keys", {}).items():
             _add_key(keys.setdefault(label, _empty_entry()), entry)
         for name in CACHE_COUNTERS:
             cache[name] += int(part.get("cache", {}).get(name, 0))
         breaker.extend(part.get("breaker", []))
-    return {"keys": keys, "cache": cache, "breaker": breaker}
+        notes.extend(n for n in part.get("notes", []) if n not in notes)
+    return {"keys": keys, "cache": cache, "breaker": breaker, "notes": notes}
 
 
 def _empty_entry() -> dict[str, Any]:
@@ -159,6 +171,7 @@ def call_lines(keys: Mapping[str, Any], calls: Mapping[str, Any]) -> list[str]:
         )
     for event in calls.get("breaker") or []:
         lines.append(_breaker_line(event))
+    lines.extend(calls.get("notes") or [])
     return lines
 
 

@@ -1,13 +1,14 @@
 """The response cache: answers already paid for are never requested again.
 
 One file per entry under the cache directory, named by a hash of endpoint, model,
-messages and parameters (never the API key). An entry is written to a temporary
-file in the same folder, flushed to disk and renamed over its final name, so a
-reader sees a whole entry or none, even after ``kill -9`` mid-write; each entry
-carries a checksum of its content, so one damaged on disk is noticed, reported
-once and recomputed. Any number of processes may read and write at once. A write
-cut short leaves a ``.tmp-*`` file beside the entries; it is never read, and goes
-when the folder is deleted.
+messages and parameters (never the API key). An entry is written whole or not at
+all (:mod:`pytest_aicr.atomic`), so a reader sees a whole entry or none, even
+after ``kill -9`` mid-write; each entry carries a checksum of its content and its
+own key, so one damaged on disk is named in the summary, ignored and asked again.
+Any number of processes may read and write at once. A process killed mid-write
+leaves an ``.aicr-*`` file beside the entries; it is never read, and goes when the
+folder is deleted. A folder that cannot be written (a full disk, a path under a
+file) is said once; the run goes on without keeping answers.
 
 Modes: ``rw`` reads and writes; ``ro`` only replays (a miss is ``cache_miss``);
 ``off`` neither reads nor writes and sends every request; ``refresh`` asks again
@@ -20,19 +21,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_aicr.accounting import CallStats
+from pytest_aicr.atomic import write_atomically
 from pytest_aicr.errors import CacheMiss
 
 log = logging.getLogger("pytest_aicr")
 CACHE_MODES = ("rw", "ro", "off", "refresh")
 FORMAT = 1
+_NAMED_DAMAGED = 10
 Entry = dict[str, Any]
 
 
@@ -133,22 +134,16 @@ class ResponseCache:
         """A whole, intact entry, or ``None`` (missing or damaged)."""
         path = self._path(key)
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
-            self._damaged(key, path, f"unreadable ({exc.strerror})")
+            self._damaged(key, path, f"unreadable: {exc.strerror or exc}")
             return None
-        try:
-            stored = json.loads(text)
-            entry = stored["entry"]
-            intact = stored["sha256"] == _digest(entry) and stored["key"] == key
-        except (ValueError, KeyError, TypeError):
-            intact = False
-        if not intact:
-            self._damaged(key, path, "damaged")
-            return None
-        return dict(entry)
+        entry, fault = _intact(data, key)
+        if entry is None:
+            self._damaged(key, path, fault)
+        return entry
 
     def write(self, key: str, entry: Entry) -> None:
         """Store an entry so that no reader ever sees it half-written."""
@@ -159,14 +154,12 @@ class ResponseCache:
         )
         try:
             self._prepare(path.parent)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
         except OSError as exc:
-            log.warning("cache entry not written to %s: %s", path, exc.strerror or exc)
+            self._unwritten(exc.strerror or str(exc))
+            return
+        failure = write_atomically(path, text.encode("utf-8"))
+        if failure is not None:
+            self._unwritten(failure)
             return
         if self.mode == "refresh":
             self._refreshed.add(key)
@@ -184,13 +177,48 @@ class ResponseCache:
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
-    def _damaged(self, key: str, path: Path, how: str) -> None:
+    def _damaged(self, key: str, path: Path, fault: str) -> None:
         with self._lock:
             if key in self._reported:
                 return
             self._reported.add(key)
+            named = len(self._reported) <= _NAMED_DAMAGED
         self._stats.count_cache("damaged")
-        log.warning("cache entry %s is %s; asking the endpoint again", path, how)
+        message = f"cache entry {path} is damaged ({fault}); ignored and asked again"
+        log.warning("%s", message)
+        if named:
+            self._stats.note(message)
+        elif len(self._reported) == _NAMED_DAMAGED + 1:
+            self._stats.note(
+                "more cache entries were damaged: the pytest_aicr log names them"
+            )
+
+    def _unwritten(self, reason: str) -> None:
+        """Say once per cause that answers are not being kept; the run goes on."""
+        message = (
+            f"response cache {self.directory}: answers not written ({reason}); "
+            "the run goes on, and a rerun asks for them again"
+        )
+        if self._stats.note(message):
+            log.warning("%s", message)
+
+
+def _intact(data: bytes, key: str) -> tuple[Entry | None, str]:
+    """The entry in ``data`` if whole and stored for ``key``; else why not."""
+    if not data:
+        return None, "empty file"
+    try:
+        stored = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return None, "not JSON: cut short or overwritten"
+    entry = stored.get("entry") if isinstance(stored, dict) else None
+    if not isinstance(entry, dict):
+        return None, "not a cache entry"
+    if stored.get("key") != key:
+        return None, "written for another request"
+    if stored.get("sha256") != _digest(entry):
+        return None, "checksum mismatch"
+    return dict(entry), ""
 
 
 def _digest(entry: Entry) -> str:

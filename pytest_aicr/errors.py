@@ -16,6 +16,7 @@ status 4); an item whose chain fails records a categorised error and the run goe
         ├── OutputRefused       output_refused
         ├── RequestTimeout      timeout
         ├── ConnectionFailed    connection
+        │   └── KeyStoreFailed  connection (the key pool's SQLite file; never retried)
         ├── RateLimited         rate_limited
         │   └── RunStopped      rate_limited (the run ended first; never retried)
         ├── ServerError         server_error
@@ -120,6 +121,10 @@ class ConnectionFailed(StageError):
     """The endpoint could not be reached."""
 
     category = "connection"
+
+
+class KeyStoreFailed(ConnectionFailed):
+    """The key pool's SQLite file is locked, damaged or gone: no call may be sent."""
 
 
 class RateLimited(StageError):

@@ -10,8 +10,10 @@ SQLite file on local disk (:mod:`pytest_aicr.limiter_sqlite`) or a Redis server
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from pytest_aicr.errors import ConfigError, NoKey, RunStopped
+from pytest_aicr.errors import NoKey, RunStopped
 from pytest_aicr.keys import ApiKey
 
 log = logging.getLogger("pytest_aicr")
@@ -51,6 +53,9 @@ class Budget:
 
 class Reservation(Protocol):
     """A store that reserves key slots for the whole run."""
+
+    notes: list[str]
+    """Warnings for the run's summary (a store deleted and written again)."""
 
     def reserve(self, digests: Sequence[str]) -> tuple[int, float] | None:
         """Reserve the soonest slot: (index into ``digests``, seconds to wait).
@@ -162,6 +167,11 @@ def run_id(explicit: str | None = None) -> str:
 def open_store(limiter: str | None, cache_dir: Path, budget: Budget) -> Reservation:
     """The store named by ``--aicr-limiter``, checked now so a bad one fails early.
 
+    Without one, the SQLite file lives in the cache directory; when that cannot be
+    created it lives in the system's temporary folder instead, under a name made
+    from the cache directory, so every process of the run (and every run given the
+    same cache directory) still shares one budget.
+
     Raises:
         ConfigError: the store cannot be opened or reached.
 
@@ -174,26 +184,42 @@ def open_store(limiter: str | None, cache_dir: Path, budget: Budget) -> Reservat
         return redis_store
     from pytest_aicr.limiter_sqlite import SqliteReservation
 
-    path = Path(limiter) if limiter else cache_dir / "keypool.sqlite3"
-    if not limiter:
-        ensure_cache_dir(cache_dir)
+    note = None
+    if limiter:
+        path = Path(limiter)
+    else:
+        path, note = _default_store_path(cache_dir)
     sqlite_store = SqliteReservation(path, budget)
     sqlite_store.check()
+    if note is not None:
+        log.warning("%s", note)
+        sqlite_store.notes.append(note)
     return sqlite_store
+
+
+def _default_store_path(cache_dir: Path) -> tuple[Path, str | None]:
+    """The store's file in the cache directory, or a stand-in and why."""
+    try:
+        ensure_cache_dir(cache_dir)
+    except OSError as exc:
+        digest = hashlib.sha256(str(cache_dir.resolve()).encode("utf-8")).hexdigest()
+        folder = Path(tempfile.gettempdir()) / f"pytest-aicr-{digest[:16]}"
+        folder.mkdir(exist_ok=True)
+        note = (
+            f"cache directory {cache_dir} cannot be created ({exc.strerror or exc}): "
+            f"the key pool lives in {folder} instead; choose a writable place with "
+            "--aicr-cache-dir"
+        )
+        return folder / "keypool.sqlite3", note
+    return cache_dir / "keypool.sqlite3", None
 
 
 def ensure_cache_dir(path: Path) -> None:
     """Create the cache directory with a ``.gitignore`` that ignores it whole."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        ignore = path / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text(
-                "# created by pytest-aicr; everything here can be deleted\n*\n",
-                encoding="utf-8",
-            )
-    except OSError as exc:
-        raise ConfigError(
-            f"cache directory {path}: cannot be created ({exc.strerror}); "
-            "choose another with --aicr-cache-dir"
-        ) from None
+    path.mkdir(parents=True, exist_ok=True)
+    ignore = path / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(
+            "# created by pytest-aicr; everything here can be deleted\n*\n",
+            encoding="utf-8",
+        )

@@ -110,6 +110,7 @@ class RedisReservation:
         self.url = url
         self.budget = budget
         self._clock = clock
+        self.notes: list[str] = []
         self._client: Any = redis.Redis.from_url(
             url, socket_timeout=lock_timeout, socket_connect_timeout=lock_timeout
         )

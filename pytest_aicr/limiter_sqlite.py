@@ -4,21 +4,39 @@ Every decision runs in one ``BEGIN IMMEDIATE`` transaction, which takes the file
 write lock first, so processes on one machine reserve slots one at a time. WAL
 keeps readers out of the writer's way. The connection is opened on first use in
 each process (never shared across a fork) and guarded by a lock between threads.
-A store locked longer than ``lock_timeout`` is an error, not a wait without end.
+A store locked longer than ``lock_timeout``, damaged or unwritable is an error,
+not a wait without end; after one such failure mid-run every later call fails at
+once rather than go out without a budget. A store deleted mid-run (``rm -rf
+.aicr_cache``) is written again, at this process's next reservation, from the copy
+its open connection still reads, and the summary says so: a run that started in
+between saw an empty store and may have spent the same slots.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from pytest_aicr.errors import ConfigError, ConnectionFailed
+from pytest_aicr.errors import ConfigError, KeyStoreFailed
 from pytest_aicr.keypool import LOCK_TIMEOUT, STATE_TTL, Budget
+
+log = logging.getLogger("pytest_aicr")
+_TABLES = ("slot", "cool", "removed")
+_MERGE = {
+    "slot": "INSERT INTO slot (digest, at) SELECT ?1, ?2 WHERE NOT EXISTS "
+    "(SELECT 1 FROM slot WHERE digest = ?1 AND at = ?2)",
+    "cool": "INSERT INTO cool (digest, until, strikes, last_hit) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (digest) DO UPDATE SET until = max(until, excluded.until), "
+    "strikes = max(strikes, excluded.strikes), "
+    "last_hit = max(last_hit, excluded.last_hit)",
+    "removed": "INSERT OR IGNORE INTO removed (run, digest, expires) VALUES (?, ?, ?)",
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slot (digest TEXT NOT NULL, at REAL NOT NULL);
@@ -53,17 +71,17 @@ class SqliteReservation:
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._pid = 0
+        self._file: tuple[int, int] | None = None
+        self._failure: KeyStoreFailed | None = None
+        self.notes: list[str] = []
 
     def check(self) -> None:
         """Open the file and its tables now; a failure is a usage problem."""
         try:
             with self._transaction():
                 pass
-        except (sqlite3.Error, ConnectionFailed) as exc:
-            raise ConfigError(
-                f"key pool store {self.path}: cannot be opened ({exc}); "
-                "choose another place with --aicr-limiter PATH"
-            ) from None
+        except KeyStoreFailed as exc:
+            raise ConfigError(str(exc)) from None
 
     def reserve(self, digests: Sequence[str]) -> tuple[int, float] | None:
         """Reserve the slot of the key that can serve soonest."""
@@ -156,40 +174,96 @@ class SqliteReservation:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            db = self._connect()
+            if self._failure is not None and self._pid == os.getpid():
+                raise KeyStoreFailed(self._failure.message)
             try:
+                db = self._connect()
                 db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise self._unavailable(exc) from None
-            try:
-                yield db
-            except BaseException:
-                db.rollback()
-                raise
-            try:
+                try:
+                    yield db
+                except BaseException:
+                    with suppress(sqlite3.Error):
+                        db.rollback()
+                    raise
                 db.commit()
-            except sqlite3.OperationalError as exc:
-                raise self._unavailable(exc) from None
+            except (sqlite3.Error, OSError) as exc:
+                self._failure = self._unavailable(exc)
+                raise self._failure from None
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None or self._pid != os.getpid():
-            try:
-                db = sqlite3.connect(
-                    self.path,
-                    timeout=self._lock_timeout,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.executescript(_SCHEMA)
-            except sqlite3.Error as exc:
-                raise self._unavailable(exc) from None
-            self._connection, self._pid = db, os.getpid()
+            self._connection, self._pid = self._open(), os.getpid()
+            self._failure = None
+        elif _identity(self.path) != self._file:
+            self._connection = self._recreate(self._connection)
         return self._connection
 
-    def _unavailable(self, exc: sqlite3.Error) -> ConnectionFailed:
-        return ConnectionFailed(
-            f"key pool store {self.path} unavailable or locked for more than "
-            f"{self._lock_timeout:g} s ({exc})"
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.path,
+            timeout=self._lock_timeout,
+            isolation_level=None,
+            check_same_thread=False,
         )
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        self._file = _identity(self.path)
+        return db
+
+    def _recreate(self, old: sqlite3.Connection) -> sqlite3.Connection:
+        """The file was deleted or replaced: write it again from the open copy."""
+        rows = {
+            table: old.execute(f"SELECT * FROM {table}").fetchall() for table in _TABLES
+        }
+        old.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = self._open()
+        db.execute("BEGIN IMMEDIATE")
+        for table in _TABLES:
+            db.executemany(_MERGE[table], rows[table])
+        db.commit()
+        note = (
+            f"key pool store {self.path} was deleted during the run and has been "
+            "written again from this run's copy; a run that started meanwhile did "
+            "not see this run's slots, and the two may have exceeded the budget"
+        )
+        log.warning("%s", note)
+        if note not in self.notes:
+            self.notes.append(note)
+        return db
+
+    def _unavailable(self, exc: sqlite3.Error | OSError) -> KeyStoreFailed:
+        text = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        if "locked" in text or "busy" in text:
+            why = (
+                f"stayed locked by another process for more than "
+                f"{self._lock_timeout:g} s ({text}); find the process holding it"
+            )
+        elif isinstance(exc, sqlite3.DatabaseError) and (
+            "not a database" in text or "malformed" in text
+        ):
+            why = (
+                f"is damaged ({text}); delete it (it holds only the slots of the "
+                f"last {self.budget.window:g} s: wait that long first if another "
+                "run uses the same keys)"
+            )
+        else:
+            why = f"cannot be opened or written ({text})"
+        return KeyStoreFailed(
+            f"key pool store {self.path} {why}, or choose another file with "
+            "--aicr-limiter PATH; no request is sent without it"
+        )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Device and inode of the file, or None when it is gone."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino

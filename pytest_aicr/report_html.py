@@ -8,6 +8,8 @@ controller from the run's results. Everything that comes from data is escaped.
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Generator, Mapping, Sequence
 from html import escape
 from typing import Any
@@ -57,12 +59,33 @@ class HtmlReport:
         record = _record_of(report) if isinstance(report, pytest.TestReport) else None
         cells.insert(2, f'<td class="col-aicr">{_text(outcome_label(record))}</td>')
 
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None]:
+        """A report pytest-html cannot write is a problem of the run, not a crash."""
+        try:
+            yield
+        except OSError as exc:
+            if not _raised_in_pytest_html(exc):
+                raise
+            path = session.config.getoption("htmlpath")
+            problem = f"html report not written to {path}: {exc.strerror or exc}"
+            summary = self.evaluation.summary
+            if summary is not None:
+                summary.problems.append(problem)
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str]
     ) -> None:
         """The run's metrics, gates, stages and charts above pytest-html's table."""
         if self.evaluation.summary is not None:
             prefix.append(summary_section(self.evaluation.summary.as_json()))
+
+
+def _raised_in_pytest_html(exc: BaseException) -> bool:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(f"{os.sep}pytest_html{os.sep}" in frame.filename for frame in frames)
 
 
 def _record_of(report: pytest.TestReport) -> Mapping[str, Any] | None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from typing import Any
 import pytest
 
 import pytest_aicr
+from pytest_aicr.atomic import write_atomically
 from pytest_aicr.baseline import Comparison
 from pytest_aicr.cost import variant_cost
 from pytest_aicr.gates import GateVerdict
@@ -184,19 +183,11 @@ def write_results(path: Path, summary: RunSummary) -> str | None:
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> str | None:
-    """Write JSON atomically (temp file, then rename); return a problem or None."""
+    """Write JSON whole or not at all; return a problem or None."""
     text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
-    temporary = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".aicr-")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text + "\n")
-        os.replace(temporary, path)
-    except OSError as exc:
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)
-        return f"results not written to {path}: {exc.strerror or exc}"
+    failure = write_atomically(path, (text + "\n").encode("utf-8"))
+    if failure is not None:
+        return f"results not written to {path}: {failure}"
     return None
 
 

@@ -25,6 +25,7 @@ from pytest_aicr.accounting import CallStats
 from pytest_aicr.breaker import CircuitBreaker
 from pytest_aicr.errors import (
     ConnectionFailed,
+    KeyStoreFailed,
     NoKey,
     RateLimited,
     RequestTimeout,
@@ -51,7 +52,7 @@ class RetrySettings:
 
 def is_transient(error: BaseException) -> bool:
     """True for failures worth another attempt (the transient rows of the table)."""
-    if isinstance(error, RunStopped):
+    if isinstance(error, RunStopped | KeyStoreFailed):
         return False
     if isinstance(error, RequestTimeout | ConnectionFailed):
         return True

@@ -324,9 +324,11 @@ class Evaluation:
         if self._gateway is not None:
             self._gateway.close()
             own.append(self._gateway.stats.as_json())
+        if self._key_store is not None and self._key_store.notes:
+            own.append({"notes": list(self._key_store.notes)})
         if self.is_worker:
             if own:
-                self.config.workeroutput[CALLS_KEY] = own[0]  # type: ignore[attr-defined]
+                self.config.workeroutput[CALLS_KEY] = merge_stats(own)  # type: ignore[attr-defined]
             return
         self.summary = build_summary(
             self.records,
@@ -340,6 +342,7 @@ class Evaluation:
         self.summary.run["calls"] = {
             "cache": calls["cache"],
             "breaker": calls["breaker"],
+            "notes": calls["notes"],
         }
         self._compare(self.summary)
         if self.settings.results is not None:

@@ -1,15 +1,19 @@
 """The Excel workbook of a run: a metrics sheet and a per-item sheet, filterable.
 
+The workbook is built in memory and written whole or not at all.
+
 openpyxl is imported only when a workbook is written. Text that would read as a
 formula (``=...``) is stored as text, and the per-key statistics are left out.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_aicr.atomic import write_atomically
 from pytest_aicr.metrics import METRIC_NAMES
 from pytest_aicr.outcome import COUNT_NAMES, Counts
 
@@ -26,11 +30,11 @@ def write_workbook(path: Path, data: Mapping[str, Any]) -> str | None:
     metrics.title = "metrics"
     _fill(metrics, _metric_head(), _metric_rows(data.get("variants") or {}))
     _fill(book.create_sheet("items"), _ITEM_HEAD, _item_rows(data.get("samples") or []))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        book.save(path)
-    except OSError as exc:
-        return f"workbook not written to {path}: {exc.strerror or exc}"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    failure = write_atomically(path, buffer.getvalue())
+    if failure is not None:
+        return f"workbook not written to {path}: {failure}"
     return None
 
 

@@ -110,7 +110,7 @@ def test_leftover_temporary_files_are_ignored(tmp_path: Path) -> None:
     key = "12" * 32
     folder = tmp_path / "cache" / key[:2]
     folder.mkdir(parents=True)
-    (folder / ".tmp-abandoned").write_text('{"half": ')
+    (folder / ".aicr-abandoned").write_text('{"half": ')
     assert cache(tmp_path).read(key) is None
 
 
@@ -171,4 +171,4 @@ def test_many_processes_writing_at_once_never_tear_an_entry(tmp_path: Path) -> N
     with context.Pool(4) as pool:
         torn = pool.starmap(_hammer, [(str(tmp_path / "cache"), w) for w in range(4)])
     assert torn == [0, 0, 0, 0]
-    assert not list((tmp_path / "cache").glob("*/.tmp-*"))
+    assert not list((tmp_path / "cache").glob("*/.aicr-*"))

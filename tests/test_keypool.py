@@ -232,7 +232,9 @@ def test_a_locked_store_is_an_error_not_a_hang(tmp_path: Path) -> None:
     holder.execute("BEGIN IMMEDIATE")
     try:
         store = SqliteReservation(path, budget, lock_timeout=0.2)
-        with pytest.raises(ConnectionFailed, match=r"locked for more than 0\.2 s"):
+        with pytest.raises(
+            ConnectionFailed, match=r"locked by another process for more than 0\.2 s"
+        ):
             store.reserve([KEYS[0].digest])
     finally:
         holder.rollback()
