@@ -2,7 +2,9 @@
 
 The bytes go to a temporary file beside the target, are flushed to disk and then
 renamed over it, so a full disk or a killed run leaves the old file (or none),
-never half of a new one, and no temporary file behind.
+never half of a new one, and no temporary file behind. The file gets the
+permissions a plain ``open()`` would give it (0666 less the umask), not the
+private 0600 of a temporary file.
 """
 
 from __future__ import annotations
@@ -12,12 +14,23 @@ import tempfile
 from pathlib import Path
 
 
+def _creation_mode() -> int:
+    """0666 less the process umask, read once (``os.umask`` can only be swapped)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_CREATION_MODE = _creation_mode()
+
+
 def write_atomically(path: Path, data: bytes) -> str | None:
     """Write ``data`` to ``path``; return why it failed (``strerror``) or None."""
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".aicr-")
+        os.fchmod(handle, _CREATION_MODE)
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
