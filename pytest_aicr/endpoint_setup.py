@@ -14,14 +14,23 @@ from pytest_aicr.breaker import BreakerSettings
 from pytest_aicr.client import BUILTIN_MODEL, EndpointSettings
 from pytest_aicr.errors import ConfigError
 from pytest_aicr.keypool import Budget, Reservation, open_store, run_id
-from pytest_aicr.keys import KeySource, keys_from_env
+from pytest_aicr.keys import KeySource, key_masks, keys_from_env
 from pytest_aicr.options import Settings
 from pytest_aicr.retry import RetrySettings
+from pytest_aicr.scrubbing import guard_logging, protect, url_secrets
 
 
 def cache_folder(settings: Settings) -> Path:
     """The run's cache folder: responses and the key-pool store live there."""
     return settings.cache_dir or settings.rootdir / ".aicr_cache"
+
+
+def guard_secrets(settings: Settings) -> None:
+    """Mask the run's keys and URL credentials in everything it stores or logs."""
+    protect(key_masks(keys_from_env(settings.keys_env)))
+    protect(url_secrets(settings.base_url))
+    protect(url_secrets(settings.limiter))
+    guard_logging()
 
 
 def open_key_store(settings: Settings, models: Iterable[str]) -> Reservation | None:

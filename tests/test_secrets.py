@@ -1,0 +1,179 @@
+"""API keys and URL credentials never reach a file or the output of a run.
+
+Canary secrets are given to whole runs with every output on (DEBUG logs, the log
+file, results, workbook, HTML report, junit xml, the response cache) while the
+fake server echoes the key back in error bodies and headers. Afterwards every file
+under the run's folder (inside zips too) and the run's stdout and stderr are
+searched for any 8 characters in a row of each canary.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import WIDE_BUDGET, read_results
+from tests.fakeserver import FakeServer, Reply, Seen, comments_reply
+
+KEY_REJECTED = "sk-CANARY-9a2c4e6b8d0f1357-dead"
+KEY_OK = "sk-CANARY-5e1f0a9c3b7d2e64-ok01"
+KEY_OK2 = "sk-CANARY-b83d6c0f2a9e4175-ok02"
+URL_SECRET = "CANARY-URLPASS-4c8e1a7f93d2b650"
+# what an HTTP client sends for those credentials, and an echoing gateway repeats
+BASIC = base64.b64encode(f"aicr:{URL_SECRET}".encode()).decode()
+WINDOW = 8
+
+HELPFUL = "The loop never ends when `items` is empty; add a guard before it."
+SAMPLES = [
+    {
+        "input_id": name,
+        "code": f"+while items: # {name}",
+        "output": HELPFUL,
+        "is_like": 0,
+    }
+    for name in ("OK1", "OK2", "OK3", "OK4", "E400", "E429", "E500")
+]
+
+
+class EchoingGateway:
+    """Rejects one key with 401 and echoes the key in 400, 429 and 500 answers."""
+
+    def __init__(self, rejected: str) -> None:
+        self.rejected = rejected
+        self.attempts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, seen: Seen) -> Reply:
+        sample = next(
+            s["input_id"] for s in SAMPLES if f"# {s['input_id']}" in seen.prompt
+        )
+        with self._lock:
+            self.attempts[sample] += 1
+            first = self.attempts[sample] == 1
+        if seen.key == self.rejected:
+            return Reply(status=401, echo_key=True)
+        if sample == "E400":
+            return Reply(status=400, echo_key=True)
+        if sample == "E500":
+            return Reply(status=500, echo_key=True)
+        if sample == "E429" and first:
+            return Reply(status=429, echo_key=True, headers={"retry-after-ms": "10"})
+        return comments_reply(HELPFUL)
+
+
+def fragments(secret: str) -> set[bytes]:
+    """Every run of ``WINDOW`` characters of the secret: more than its last 4."""
+    raw = secret.encode("utf-8")
+    return {raw[i : i + WINDOW] for i in range(len(raw) - WINDOW + 1)}
+
+
+def blobs(root: Path) -> Iterator[tuple[str, bytes]]:
+    """Every file under ``root`` as bytes, and every member of the zips among them."""
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        yield str(path), path.read_bytes()
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                for name in archive.namelist():
+                    yield f"{path}!{name}", archive.read(name)
+
+
+def leaks(secrets: list[str], root: Path, outcome: pytest.RunResult) -> list[str]:
+    """Where any fragment of any secret was found."""
+    output = ("stdout", "\n".join(outcome.outlines).encode("utf-8"))
+    errors = ("stderr", "\n".join(outcome.errlines).encode("utf-8"))
+    found = []
+    for where, blob in [output, errors, *blobs(root)]:
+        for secret in secrets:
+            for fragment in sorted(fragments(secret)):
+                at = blob.find(fragment)
+                if at >= 0:
+                    context = blob[max(0, at - 60) : at + 60].decode(errors="replace")
+                    found.append(f"{where}: ...{secret[-4:]} in {context!r}")
+                    break
+    return found
+
+
+def all_outputs(out: Path) -> list[str]:
+    return [
+        "--log-level=DEBUG",
+        f"--log-file={out / 'run.log'}",
+        "--log-file-level=DEBUG",
+        "--log-cli-level=DEBUG",
+        "-rA",
+        "-v",
+        f"--aicr-results={out / 'results.json'}",
+        f"--aicr-xlsx={out / 'results.xlsx'}",
+        f"--html={out / 'report.html'}",
+        "--self-contained-html",
+        f"--junitxml={out / 'junit.xml'}",
+        "--aicr-retry-attempts=2",
+        "--aicr-retry-base=0.01",
+        "--aicr-max-errors=10",
+    ]
+
+
+def test_canary_keys_reach_no_file_and_no_output_under_xdist(
+    pytester: pytest.Pytester,
+    fake_server,
+    write_jsonl,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server: FakeServer = fake_server(EchoingGateway(rejected=KEY_REJECTED[-4:]))
+    monkeypatch.setenv("AICR_BASE_URL", server.url)
+    monkeypatch.setenv("AICR_API_KEYS", ",".join([KEY_REJECTED, KEY_OK, KEY_OK2]))
+    monkeypatch.setenv("PYTEST_ADDOPTS", WIDE_BUDGET)
+    out = pytester.path / "out"
+    dataset = write_jsonl("cases.jsonl", SAMPLES)
+
+    outcome = pytester.runpytest_subprocess(
+        f"--aicr-dataset={dataset}", "--aicr-model=m", "-n", "2", *all_outputs(out)
+    )
+
+    found = leaks([KEY_REJECTED, KEY_OK, KEY_OK2], pytester.path, outcome)
+    assert not found, "\n".join(found)
+    data = read_results(out / "results.json")
+    errors = {s["input_id"]: s["error"] for s in data["samples"] if s["error"]}
+    assert set(errors) == {"E400", "E500"}, outcome.stdout.str()
+    assert errors["E400"]["category"] == "bad_request"
+    assert "incorrect API key provided: ...ok0" in errors["E400"]["message"]
+    assert set(data["keys"]["...dead"]["failures"]) == {"401"}
+    assert {"...ok01", "...ok02"} <= set(data["keys"])
+    outcome.stdout.fnmatch_lines(["*DEBUG*", "*bad_request in check, status 400*"])
+    for name in ("run.log", "results.xlsx", "report.html", "junit.xml"):
+        assert (out / name).stat().st_size > 0, name
+    assert list((pytester.path / ".aicr_cache").rglob("*.json"))
+
+
+def test_credentials_in_the_base_url_reach_no_file_and_no_output(
+    pytester: pytest.Pytester,
+    fake_server,
+    write_jsonl,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server: FakeServer = fake_server(EchoingGateway(rejected="none"))
+    url = server.url.replace("http://", f"http://aicr:{URL_SECRET}@")
+    monkeypatch.setenv("AICR_BASE_URL", url)
+    monkeypatch.setenv("AICR_API_KEYS", KEY_OK)
+    monkeypatch.setenv("PYTEST_ADDOPTS", WIDE_BUDGET)
+    out = pytester.path / "out"
+    dataset = write_jsonl("cases.jsonl", SAMPLES)
+
+    outcome = pytester.runpytest_subprocess(
+        f"--aicr-dataset={dataset}", "--aicr-model=m", *all_outputs(out)
+    )
+
+    found = leaks([URL_SECRET, BASIC, KEY_OK], pytester.path, outcome)
+    assert not found, "\n".join(found)
+    data = read_results(out / "results.json")
+    assert {s["input_id"] for s in data["samples"] if s["error"]} == {"E400", "E500"}
+    outcome.stdout.fnmatch_lines(["*HTTP Request: POST http://...b650@127.0.0.1*"])
+    error = next(s["error"] for s in data["samples"] if s["input_id"] == "E400")
+    assert "Authorization: Basic ...b650" in error["message"]
