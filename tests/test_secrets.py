@@ -10,6 +10,8 @@ searched for any 8 characters in a row of each canary.
 from __future__ import annotations
 
 import base64
+import io
+import logging
 import threading
 import zipfile
 from collections import Counter
@@ -18,6 +20,16 @@ from pathlib import Path
 
 import pytest
 
+from pytest_aicr.errors import BadRequest
+from pytest_aicr.scrubbing import (
+    forget,
+    guard_logging,
+    protect,
+    release_logging,
+    scrub,
+    shorten,
+    url_secrets,
+)
 from tests.conftest import WIDE_BUDGET, read_results
 from tests.fakeserver import FakeServer, Reply, Seen, comments_reply
 
@@ -177,3 +189,92 @@ def test_credentials_in_the_base_url_reach_no_file_and_no_output(
     outcome.stdout.fnmatch_lines(["*HTTP Request: POST http://...b650@127.0.0.1*"])
     error = next(s["error"] for s in data["samples"] if s["input_id"] == "E400")
     assert "Authorization: Basic ...b650" in error["message"]
+
+
+def test_an_unexpected_exception_is_shown_scrubbed_with_its_locals(
+    pytester: pytest.Pytester, write_jsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad_port = f"http://aicr:{URL_SECRET}@127.0.0.1:port/v1"
+    monkeypatch.setenv("AICR_BASE_URL", bad_port)
+    monkeypatch.setenv("AICR_API_KEYS", KEY_OK)
+    monkeypatch.setenv("PYTEST_ADDOPTS", WIDE_BUDGET)
+    out = pytester.path / "out"
+    dataset = write_jsonl("cases.jsonl", SAMPLES[:1])
+
+    outcome = pytester.runpytest_subprocess(
+        f"--aicr-dataset={dataset}", "--aicr-model=m", "-l", *all_outputs(out)
+    )
+
+    found = leaks([URL_SECRET, BASIC, KEY_OK], pytester.path, outcome)
+    assert not found, "\n".join(found)
+    outcome.stdout.fnmatch_lines(["*Invalid port*"])
+
+
+@pytest.fixture
+def known_key() -> Iterator[str]:
+    protect({KEY_OK: "...ok01"})
+    yield KEY_OK
+    forget()
+
+
+def test_scrub_masks_a_known_key_anywhere_and_the_userinfo_of_any_url(
+    known_key: str,
+) -> None:
+    text = (
+        f"GET https://gw.example/v1?key={known_key}&v=2 failed; "
+        "store redis://:hunter2-hunter2@cache:6379/0 down; "
+        f"proxy http://ops:{URL_SECRET}@proxy:3128"
+    )
+    assert scrub(text) == (
+        "GET https://gw.example/v1?key=...ok01&v=2 failed; "
+        "store redis://...@cache:6379/0 down; "
+        "proxy http://...b650@proxy:3128"
+    )
+
+
+def test_shorten_scrubs_before_it_cuts(known_key: str) -> None:
+    text = f"the body echoed {known_key} back"
+    assert shorten(text, 26) == "the body echoed ...ok01 ba"
+    assert "sk-CANAR" not in shorten(text, 26)
+
+
+def test_url_secrets_are_the_credentials_and_key_like_query_values() -> None:
+    url = (
+        f"https://aicr:{URL_SECRET}@gw.example/v1"
+        "?api-key=query-secret-1234&api-version=2024-06-01&code=ab"
+    )
+    found = url_secrets(url)
+    assert found[URL_SECRET] == found[BASIC] == "...b650"
+    assert found["query-secret-1234"] == "...1234"
+    # the version is not secret; a 2-character value would mask that word everywhere
+    assert set(found) == {f"aicr:{URL_SECRET}", URL_SECRET, BASIC, "query-secret-1234"}
+    assert url_secrets("http://127.0.0.1:8000/v1") == {}
+
+
+def test_a_stage_error_is_stored_and_shown_scrubbed(known_key: str) -> None:
+    error = BadRequest(f"gateway said: bad key {known_key}", stage="check", status=400)
+    assert error.as_record()["message"] == "gateway said: bad key ...ok01"
+    assert error.one_line().endswith("bad key ...ok01")
+
+
+def test_guarded_logging_scrubs_arguments_and_tracebacks(known_key: str) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("tests.secrets")
+    logger.addHandler(handler)
+    before = logging.getLogRecordFactory()
+    guard_logging()
+    try:
+        logger.error("sent Authorization: Bearer %s", known_key)
+        try:
+            raise RuntimeError(f"rejected {known_key} at http://u:{URL_SECRET}@h")
+        except RuntimeError:
+            logger.exception("call failed")
+    finally:
+        release_logging()
+        logger.removeHandler(handler)
+    assert logging.getLogRecordFactory() is before
+    written = stream.getvalue()
+    assert "Bearer ...ok01" in written
+    assert "RuntimeError: rejected ...ok01 at http://...b650@h" in written
+    assert "CANARY" not in written
