@@ -278,3 +278,23 @@ def test_guarded_logging_scrubs_arguments_and_tracebacks(known_key: str) -> None
     assert "Bearer ...ok01" in written
     assert "RuntimeError: rejected ...ok01 at http://...b650@h" in written
     assert "CANARY" not in written
+
+
+def test_a_key_store_password_is_masked_in_the_usage_error(
+    pytester: pytest.Pytester, write_jsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AICR_BASE_URL", "http://127.0.0.1:1/v1")
+    monkeypatch.setenv("AICR_API_KEYS", KEY_OK)
+    dataset = write_jsonl("cases.jsonl", SAMPLES[:1])
+    limiter = f"redis://aicr:{URL_SECRET}@127.0.0.1:1/0?password={URL_SECRET}"
+
+    outcome = pytester.runpytest_subprocess(
+        f"--aicr-dataset={dataset}", "--aicr-model=m", f"--aicr-limiter={limiter}"
+    )
+
+    found = leaks([URL_SECRET], pytester.path, outcome)
+    assert not found, "\n".join(found)
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    outcome.stderr.fnmatch_lines(
+        ["*key pool store redis://...b650@127.0.0.1:1/0?password=...b650: cannot be*"]
+    )
