@@ -26,8 +26,9 @@ _LONG_SECRET = 16
 # a shorter password or query value is left to the URL pattern: masking it on its
 # own would mask that word in every message
 _SHORTEST_URL_SECRET = 6
+# a bounded scheme keeps the search linear on long dotted text
 _URL_USERINFO = re.compile(
-    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^/@\s]+)@"
+    r"(?P<scheme>(?<![\w+.-])[A-Za-z][\w+.-]{0,15}://)(?P<info>[^/@\s]+)@"
 )
 _SECRET_QUERY_NAME = re.compile(r"key|token|secret|sig|pass|auth|code", re.IGNORECASE)
 
