@@ -192,23 +192,56 @@ def test_credentials_in_the_base_url_reach_no_file_and_no_output(
     assert "Authorization: Basic ...b650" in error["message"]
 
 
+CRASHING_STRATEGY = """
+import os
+
+from pytest_aicr.chain import Strategy
+
+
+class Crashing(Strategy):
+    name = "crashing"
+    stages = ("check",)
+
+    def run(self, sample, variant, gateway):
+        secret = os.environ["AICR_API_KEYS"]
+        endpoint = os.environ["AICR_BASE_URL"]
+        raise RuntimeError(f"cannot use {secret} at {endpoint}")
+"""
+
+
 def test_an_unexpected_exception_is_shown_scrubbed_with_its_locals(
     pytester: pytest.Pytester, write_jsonl, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bad_port = f"http://aicr:{URL_SECRET}@127.0.0.1:port/v1"
-    monkeypatch.setenv("AICR_BASE_URL", bad_port)
+    pytester.makepyfile(crashing_strategy=CRASHING_STRATEGY)
+    published = pytester.mkdir("crashing_strategy-1.0.dist-info")
+    (published / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: crashing-strategy\nVersion: 1.0\n"
+    )
+    (published / "entry_points.txt").write_text(
+        "[pytest_aicr.strategies]\ncrashing = crashing_strategy:Crashing\n"
+    )
+    monkeypatch.setenv("AICR_BASE_URL", f"http://aicr:{URL_SECRET}@127.0.0.1:1/v1")
     monkeypatch.setenv("AICR_API_KEYS", KEY_OK)
-    monkeypatch.setenv("PYTEST_ADDOPTS", WIDE_BUDGET)
     out = pytester.path / "out"
     dataset = write_jsonl("cases.jsonl", SAMPLES[:1])
 
     outcome = pytester.runpytest_subprocess(
-        f"--aicr-dataset={dataset}", "--aicr-model=m", "-l", *all_outputs(out)
+        f"--aicr-dataset={dataset}",
+        "--aicr-strategy=crashing",
+        "--aicr-model=m",
+        "-l",
+        *all_outputs(out),
     )
 
     found = leaks([URL_SECRET, BASIC, KEY_OK], pytester.path, outcome)
     assert not found, "\n".join(found)
-    outcome.stdout.fnmatch_lines(["*Invalid port*"])
+    outcome.stdout.fnmatch_lines(
+        [
+            "*RuntimeError: cannot use ...ok01 at http://...b650@127.0.0.1:1/v1",
+            "*endpoint *= 'http://...b650@127.0.0.1:1/v1'",
+            "*secret *= '...ok01'",
+        ]
+    )
 
 
 @pytest.fixture
