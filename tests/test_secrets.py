@@ -340,3 +340,27 @@ def test_scrub_stays_linear_on_long_dotted_text() -> None:
     assert scrub(text) == text
     # a backtracking URL pattern took 11 s here; a linear one takes milliseconds
     assert time.perf_counter() - started < 1.0
+
+
+def test_an_unusable_base_url_is_a_usage_error_that_masks_its_credentials(
+    pytester: pytest.Pytester, write_jsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AICR_BASE_URL", f"http://aicr:{URL_SECRET}@127.0.0.1:port/v1")
+    monkeypatch.setenv("AICR_API_KEYS", KEY_OK)
+    dataset = write_jsonl("cases.jsonl", SAMPLES[:1])
+
+    outcome = pytester.runpytest_subprocess(
+        f"--aicr-dataset={dataset}", "--aicr-model=m"
+    )
+
+    found = leaks([URL_SECRET, BASIC, KEY_OK], pytester.path, outcome)
+    assert not found, "\n".join(found)
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    outcome.stderr.fnmatch_lines(
+        [
+            "ERROR: endpoint http://...b650@127.0.0.1:port/v1 is not a usable URL "
+            "(Port could not be cast to integer value as 'port'); fix --aicr-base-url, "
+            "AICR_BASE_URL or OPENAI_BASE_URL"
+        ]
+    )
+    assert "Traceback" not in outcome.stderr.str() + outcome.stdout.str()
