@@ -300,6 +300,7 @@ def test_guarded_logging_scrubs_arguments_and_tracebacks(known_key: str) -> None
     guard_logging()
     try:
         logger.error("sent Authorization: Bearer %s", known_key)
+        logger.error("one placeholder, two arguments: %s", "x", known_key)
         try:
             raise RuntimeError(f"rejected {known_key} at http://u:{URL_SECRET}@h")
         except RuntimeError:
@@ -310,6 +311,8 @@ def test_guarded_logging_scrubs_arguments_and_tracebacks(known_key: str) -> None
     assert logging.getLogRecordFactory() is before
     written = stream.getvalue()
     assert "Bearer ...ok01" in written
+    # a bad format string is kept unformatted instead of printed raw by the handler
+    assert "one placeholder, two arguments: %s ('x', '...ok01')" in written
     assert "RuntimeError: rejected ...ok01 at http://...b650@h" in written
     assert "CANARY" not in written
 
