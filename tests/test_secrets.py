@@ -4,7 +4,8 @@ Canary secrets are given to whole runs with every output on (DEBUG logs, the log
 file, results, workbook, HTML report, junit xml, the response cache) while the
 fake server echoes the key back in error bodies and headers. Afterwards every file
 under the run's folder (inside zips too) and the run's stdout and stderr are
-searched for any 8 characters in a row of each canary.
+searched for any 5 characters in a row of each canary: more than the last 4
+that a masked form shows.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ KEY_OK2 = "sk-CANARY-b83d6c0f2a9e4175-ok02"
 URL_SECRET = "CANARY-URLPASS-4c8e1a7f93d2b650"
 # what an HTTP client sends for those credentials, and an echoing gateway repeats
 BASIC = base64.b64encode(f"aicr:{URL_SECRET}".encode()).decode()
-WINDOW = 8
+WINDOW = 5
 
 HELPFUL = "The loop never ends when `items` is empty; add a guard before it."
 SAMPLES = [
