@@ -33,8 +33,9 @@ from pytest_aicr.errors import (
     StageError,
     TooLong,
 )
-from pytest_aicr.keys import ApiKey, KeySource, scrub
+from pytest_aicr.keys import ApiKey, KeySource, key_masks
 from pytest_aicr.retry import RetryPolicy, RetrySettings, retry_after
+from pytest_aicr.scrubbing import protect, shorten
 
 if TYPE_CHECKING:
     import openai
@@ -89,6 +90,7 @@ class ModelGateway:
 
     def __init__(self, settings: EndpointSettings) -> None:
         self._settings = settings
+        protect(key_masks(settings.keys.keys))
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
         self.stats = CallStats()
@@ -123,8 +125,7 @@ class ModelGateway:
             return self._cached(request, without_context_param(request.params))
         except StageError as error:
             error.stage = error.stage or request.stage
-            message = scrub(error.message, list(self._settings.keys.keys))
-            error.message = message[:_MESSAGE_LENGTH]
+            error.message = shorten(error.message, _MESSAGE_LENGTH)
             raise
 
     def _cached(self, request: StageRequest, params: dict[str, Any]) -> Answer:
@@ -200,7 +201,7 @@ class ModelGateway:
             text = str(exc.response.text)
         except Exception:  # a body that cannot be read is no reason to fail differently
             return ""
-        return scrub(text, list(self._settings.keys.keys))[:_MESSAGE_LENGTH]
+        return shorten(text, _MESSAGE_LENGTH)
 
 
 def _make_client(settings: EndpointSettings) -> openai.OpenAI:

@@ -16,6 +16,7 @@ import pytest
 
 from pytest_aicr.dataset import Sample
 from pytest_aicr.errors import StageError
+from pytest_aicr.scrubbing import scrub
 from pytest_aicr.variants import Variant, safe_id
 
 if TYPE_CHECKING:
@@ -108,10 +109,13 @@ class EvalItem(pytest.Item):
         excinfo: pytest.ExceptionInfo[BaseException],
         style: Any = None,
     ) -> str:
-        """A one-line reason for a chain error; pytest's usual report otherwise."""
+        """A one-line reason for a chain error; pytest's usual report otherwise.
+
+        Either is scrubbed: an unexpected exception may quote a key or a URL.
+        """
         if isinstance(excinfo.value, ItemFailed):
-            return str(excinfo.value)
-        return str(super().repr_failure(excinfo, style=style))
+            return scrub(str(excinfo.value))
+        return scrub(str(super().repr_failure(excinfo, style=style)))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         """Where the sample was read, for pytest's headers."""

@@ -9,19 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pytest_aicr.breaker import BreakerSettings
 from pytest_aicr.client import BUILTIN_MODEL, EndpointSettings
 from pytest_aicr.errors import ConfigError
 from pytest_aicr.keypool import Budget, Reservation, open_store, run_id
-from pytest_aicr.keys import KeySource, keys_from_env
+from pytest_aicr.keys import KeySource, key_masks, keys_from_env
 from pytest_aicr.options import Settings
 from pytest_aicr.retry import RetrySettings
+from pytest_aicr.scrubbing import guard_logging, protect, scrub, url_secrets
 
 
 def cache_folder(settings: Settings) -> Path:
     """The run's cache folder: responses and the key-pool store live there."""
     return settings.cache_dir or settings.rootdir / ".aicr_cache"
+
+
+def guard_secrets(settings: Settings) -> None:
+    """Mask the run's keys and URL credentials in everything it stores or logs."""
+    protect(key_masks(keys_from_env(settings.keys_env)))
+    protect(url_secrets(settings.base_url))
+    protect(url_secrets(settings.limiter))
+    guard_logging()
 
 
 def open_key_store(settings: Settings, models: Iterable[str]) -> Reservation | None:
@@ -43,11 +53,32 @@ def check_endpoint(settings: Settings, remote: list[str]) -> None:
             f"model {remote[0]!r} needs an endpoint: set --aicr-base-url, "
             "AICR_BASE_URL or OPENAI_BASE_URL (model builtin:rules runs offline)"
         )
+    check_base_url(settings.base_url)
     if settings.cache != "ro" and not keys_from_env(settings.keys_env):
         where = settings.keys_env or "AICR_API_KEYS"
         raise ConfigError(
             f"model {remote[0]!r} needs an API key: set {where} (comma-separated "
             "keys) or OPENAI_API_KEY"
+        )
+
+
+def check_base_url(url: str) -> None:
+    """An endpoint URL the HTTP client can use: http(s), a host, a numeric port."""
+    problem = None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        if parts.scheme not in ("http", "https"):
+            problem = "it must start with http:// or https://"
+        elif not parts.hostname:
+            problem = "it names no host"
+    if problem is not None:
+        raise ConfigError(
+            f"endpoint {scrub(url)} is not a usable URL ({problem}); fix "
+            "--aicr-base-url, AICR_BASE_URL or OPENAI_BASE_URL"
         )
 
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pytest_aicr.scrubbing import scrub
+
 
 class AicrError(Exception):
     """Base of every error raised on purpose by pytest-aicr."""
@@ -66,13 +68,14 @@ class StageError(AicrError):
             "category": self.category,
             "stage": self.stage,
             "status": self.status,
-            "message": self.message,
+            "message": scrub(self.message),
         }
 
     def one_line(self) -> str:
         """A one-line reason for the failed item."""
         status = f", status {self.status}" if self.status is not None else ""
-        return f"{self.category} in {self.stage or 'chain'}{status}: {self.message}"
+        where = self.stage or "chain"
+        return f"{self.category} in {where}{status}: {scrub(self.message)}"
 
 
 class BadOutput(StageError):

@@ -55,12 +55,9 @@ def keys_from_env(env_name: str | None) -> list[ApiKey]:
     return [ApiKey(secret, i) for i, secret in enumerate(p for p in parts if p)]
 
 
-def scrub(text: str, keys: list[ApiKey]) -> str:
-    """Replace every key's text in ``text`` with its masked form."""
-    for key in keys:
-        if key.secret:
-            text = text.replace(key.secret, key.label)
-    return text
+def key_masks(keys: Sequence[ApiKey]) -> dict[str, str]:
+    """Each key's text with its label, for :func:`pytest_aicr.scrubbing.protect`."""
+    return {key.secret: key.label for key in keys}
 
 
 class KeySource(Protocol):

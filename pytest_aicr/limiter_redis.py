@@ -12,6 +12,7 @@ from typing import Any
 
 from pytest_aicr.errors import ConfigError, ConnectionFailed
 from pytest_aicr.keypool import LOCK_TIMEOUT, STATE_TTL, Budget
+from pytest_aicr.scrubbing import scrub
 
 _PREFIX = "aicr:keypool:"
 
@@ -125,7 +126,7 @@ class RedisReservation:
             self._client.ping()
         except redis.RedisError as exc:
             raise ConfigError(
-                f"key pool store {_safe_url(self.url)}: cannot be reached "
+                f"key pool store {scrub(self.url)}: cannot be reached "
                 f"({type(exc).__name__}); start Redis or fix --aicr-limiter"
             ) from None
 
@@ -174,12 +175,5 @@ class RedisReservation:
             return call(*args)
         except redis.RedisError as exc:
             raise ConnectionFailed(
-                f"key pool store {_safe_url(self.url)} unavailable "
-                f"({type(exc).__name__})"
+                f"key pool store {scrub(self.url)} unavailable ({type(exc).__name__})"
             ) from None
-
-
-def _safe_url(url: str) -> str:
-    """The URL without a password."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rpartition('@')[2]}"

@@ -37,7 +37,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
         evaluation = Evaluation(config, settings)
     except UsageProblem as problem:
-        raise pytest.UsageError(str(problem)) from None
+        from pytest_aicr.scrubbing import forget, release_logging, scrub
+
+        message = scrub(str(problem))
+        release_logging()
+        forget()
+        raise pytest.UsageError(message) from None
     config.stash[EVALUATION_KEY] = evaluation
     config.pluginmanager.register(evaluation, "aicr-evaluation")
     _add_html_report(config, evaluation)

@@ -34,6 +34,7 @@ from pytest_aicr.dataset import Sample
 from pytest_aicr.endpoint_setup import (
     chain_concurrency,
     endpoint_settings,
+    guard_secrets,
     open_key_store,
 )
 from pytest_aicr.errors import ConfigError, StageError
@@ -47,6 +48,7 @@ from pytest_aicr.outcome import Counts, score_item
 from pytest_aicr.prefetch import SHARDED, ChainPool, items_to_prefetch
 from pytest_aicr.results import RunSummary, build_summary, write_results
 from pytest_aicr.sampling import select_samples
+from pytest_aicr.scrubbing import forget, release_logging
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
 
 CALLS_KEY = "aicr_calls"
@@ -58,6 +60,7 @@ class Evaluation:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
+        guard_secrets(settings)
         self.started = time.time()
         self.strategies = available_strategies()
         self.variants = self._variants()
@@ -399,6 +402,11 @@ class Evaluation:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         else:
             session.exitstatus = pytest.ExitCode.OK
+
+    def pytest_unconfigure(self) -> None:
+        """The run is over: log records are made as before, secrets forgotten."""
+        release_logging()
+        forget()
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter

@@ -2,7 +2,9 @@
 
 A *script* maps each request to a :class:`Reply`: status, content, headers, delay.
 Every request is recorded (model, messages, the key's last 4 characters, time), and
-the server can count requests a key sent over a per-window budget.
+the server can count requests a key sent over a per-window budget. A reply with
+``echo_key`` repeats the request's ``Authorization`` header in its error body and
+in a header, as some gateways do.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Reply:
     body: str | None = None
     delay: float = 0.0
     reset: bool = False
+    echo_key: bool = False
     usage: dict[str, int] = field(
         default_factory=lambda: {"prompt_tokens": 10, "completion_tokens": 5}
     )
@@ -126,7 +129,8 @@ class FakeServer:
                 if reply.reset:
                     self._reset()
                     return
-                self._send(reply, body.get("model", ""))
+                auth = self.headers.get("Authorization", "")
+                self._send(reply, body.get("model", ""), auth)
 
             def _reset(self) -> None:
                 linger = struct.pack("ii", 1, 0)
@@ -134,17 +138,22 @@ class FakeServer:
                 self.connection.close()
                 self.close_connection = True
 
-            def _send(self, reply: Reply, model: str) -> None:
+            def _send(self, reply: Reply, model: str, auth: str) -> None:
                 if reply.body is not None:
                     payload = reply.body.encode("utf-8")
                 elif reply.status == 200:
                     payload = json.dumps(_completion(reply, model)).encode("utf-8")
                 else:
-                    error = {"error": {"message": f"status {reply.status}"}}
+                    error = {"error": {"message": _error_text(reply, auth)}}
                     payload = json.dumps(error).encode("utf-8")
+                echoed = {"X-Echo-Authorization": auth} if reply.echo_key else {}
                 try:
                     self.send_response(reply.status)
-                    headers = {"Content-Type": "application/json", **reply.headers}
+                    headers = {
+                        "Content-Type": "application/json",
+                        **echoed,
+                        **reply.headers,
+                    }
                     headers["Content-Length"] = str(len(payload))
                     for name, value in headers.items():
                         self.send_header(name, value)
@@ -154,6 +163,16 @@ class FakeServer:
                     pass
 
         return Handler
+
+
+def _error_text(reply: Reply, auth: str) -> str:
+    if not reply.echo_key:
+        return f"status {reply.status}"
+    key = auth.removeprefix("Bearer ")
+    return (
+        f"status {reply.status}: incorrect API key provided: {key} "
+        f"(you sent Authorization: {auth})"
+    )
 
 
 def _completion(reply: Reply, model: str) -> dict[str, Any]:
