@@ -27,9 +27,9 @@ _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n(.*?)```", re.DOTALL)
 _OPENING = re.compile(r"[{\[]")
 _TRUE_WORDS = {"true": True, "yes": True, "false": False, "no": False}
 _QUOTE_LENGTH = 120
-# Starts that fail to parse are tried at most this often per text: junk full of
+# At most this many brackets are tried as the start of JSON per text: junk full of
 # brackets would otherwise cost a parse attempt per bracket.
-_MAX_FAILED_STARTS = 200
+_MAX_STARTS = 500
 _JSON_TYPES = {
     list: "a list",
     str: "blank text",
@@ -155,9 +155,8 @@ def _json_values(text: str, stage: str) -> Iterator[Any]:
     opening bracket (it looked like JSON), and is skipped otherwise.
     """
     decoder = json.JSONDecoder()
-    failed = 0
     position = 0
-    while failed < _MAX_FAILED_STARTS:
+    for _ in range(_MAX_STARTS):
         opening = _OPENING.search(text, position)
         if opening is None:
             return
@@ -165,7 +164,6 @@ def _json_values(text: str, stage: str) -> Iterator[Any]:
         try:
             value, position = decoder.raw_decode(text, start)
         except json.JSONDecodeError as error:
-            failed += 1
             position = start + 1
             if error.pos > start + 1:
                 yield error

@@ -398,12 +398,12 @@ def test_whole_runs_record_each_comment_or_category(
             assert tuple(p["comment"] for p in sample["predicted"]) == case.expect
 
 
+@pytest.mark.parametrize("content_type", ["application/json", "text/html"])
 def test_a_junk_endpoint_ends_items_quickly_as_bad_output(
-    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl
+    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl, content_type
 ) -> None:
-    server = fake_server(
-        lambda seen: Reply(body=HTML, headers={"Content-Type": "text/html"})
-    )
+    junk = Reply(body=HTML, headers={"Content-Type": content_type})
+    server = fake_server(lambda seen: junk)
     endpoint_env(server)
     samples = [
         {"input_id": f"J{i}", "code": f"+x = {i}", "outputs": []} for i in range(8)
