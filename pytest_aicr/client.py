@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,21 +178,11 @@ class ModelGateway:
             error = status_error(exc.status_code, self._body_text(exc), request.stage)
             error.retry_after = retry_after(exc.response.headers, time.time())
             raise error from None
-        answer = read_completion(raw.http_response.content, stage=request.stage)
-        return self._masked(answer)
-
-    def _masked(self, answer: Answer) -> Answer:
-        """The answer with any key it echoes masked, before it is cached or quoted."""
         keys = list(self._settings.keys.keys)
-
-        def mask(text: str | None) -> str | None:
-            return None if text is None else scrub(text, keys)
-
-        return replace(
-            answer,
-            text=mask(answer.text),
-            reasoning=mask(answer.reasoning),
-            refusal=mask(answer.refusal),
+        return read_completion(
+            raw.http_response.content,
+            stage=request.stage,
+            mask=lambda text: scrub(text, keys),
         )
 
     def _body_text(self, exc: Any) -> str:

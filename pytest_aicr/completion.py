@@ -7,13 +7,14 @@ junk, an error object sent with 200) is :class:`UnreadableBody`; a completion
 without a choice or a message is :class:`BadOutput`. Content given as a list of
 parts is joined. An answer given as a tool call (no text, ``tool_calls`` set) is
 read from the first function call's arguments: the parser then finds the comments
-there or reports bad output like for any other text.
+there or reports bad output like for any other text. A key the body echoes is
+masked before anything is read from it, so it reaches no message, log or cache.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +33,14 @@ class Answer:
     refusal: str | None = None
 
 
-def read_completion(body: bytes, *, stage: str) -> Answer:
-    """The answer in a 200 body; raise :class:`BadOutput` for one that holds none."""
-    data = _json_body(body, stage)
+def read_completion(
+    body: bytes, *, stage: str, mask: Callable[[str], str] = str
+) -> Answer:
+    """The answer in a 200 body; raise :class:`BadOutput` for one that holds none.
+
+    ``mask`` hides secrets in text, applied to the body and to each text read.
+    """
+    data = _json_body(mask(body.decode("utf-8-sig", errors="replace")), stage)
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
         raise BadOutput("the answer holds no choices", stage=stage)
@@ -46,18 +52,20 @@ def read_completion(body: bytes, *, stage: str) -> Answer:
     if not (text or "").strip():
         text = _tool_arguments(message.get("tool_calls")) or text
     finish_reason = choice.get("finish_reason")
+    reasoning = _text(message.get("reasoning_content")) or _text(
+        message.get("reasoning")
+    )
+    refusal = _text(message.get("refusal"))
     return Answer(
-        text=text,
+        text=None if text is None else mask(text),
         finish_reason=finish_reason if isinstance(finish_reason, str) else None,
         usage=_usage(data.get("usage")),
-        reasoning=_text(message.get("reasoning_content"))
-        or _text(message.get("reasoning")),
-        refusal=_text(message.get("refusal")),
+        reasoning=None if reasoning is None else mask(reasoning),
+        refusal=None if refusal is None else mask(refusal),
     )
 
 
-def _json_body(body: bytes, stage: str) -> dict[str, Any]:
-    text = body.decode("utf-8-sig", errors="replace")
+def _json_body(text: str, stage: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError:

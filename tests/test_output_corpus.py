@@ -10,6 +10,7 @@ whole plugin run, checked in its results file. To add a case, add a line.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -225,6 +226,10 @@ CASES: dict[str, Case] = {
         Fails("bad_output", "Bearer ...wxyz"),
         e2e=True,
     ),
+    "echoed_key_in_junk_body": Case(
+        Reply(body=f"<html>Bearer {LONG_KEY}</html>"),
+        Fails("bad_output", "Bearer ...wxyz"),
+    ),
     "echoed_key_in_refusal": Case(
         Reply(content=None, message={"refusal": f"Not with key {LONG_KEY}."}),
         Fails("output_refused", "key ...wxyz"),
@@ -324,9 +329,13 @@ def test_corpus_has_every_kind() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_each_answer_gives_its_comments_or_category(run_chain, name: str) -> None:
+def test_each_answer_gives_its_comments_or_category(
+    run_chain, caplog: pytest.LogCaptureFixture, name: str
+) -> None:
     case = CASES[name]
+    caplog.set_level(logging.DEBUG, logger="pytest_aicr")
     got, server = run_chain(case)
+    assert LONG_KEY not in caplog.text
     if isinstance(case.expect, Fails):
         assert isinstance(got, StageError), got
         assert (got.category, got.stage) == (case.expect.category, case.stage)
