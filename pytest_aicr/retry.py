@@ -174,7 +174,7 @@ class RetryPolicy:
         return key
 
     def _record_failure(self, key: ApiKey, error: StageError, latency: float) -> None:
-        kind = str(error.status) if error.status is not None else error.category
+        kind = error.category if error.status in (None, 200) else str(error.status)
         self._stats.request(key, failure=kind, latency=latency)
         if error.status in (401, 403):
             log.warning("key %s rejected (HTTP %s); taken out", key.label, error.status)

@@ -441,6 +441,7 @@ def test_a_junk_endpoint_ends_items_quickly_as_bad_output(
     data = read_results(results)
     assert data["variants"]["check@m"]["errors_by_category"] == {"bad_output": 8}
     assert data["run"]["calls"]["breaker"] == []
+    assert data["keys"]["...wxyz"]["failures"] == {"bad_output": 16}
     assert elapsed < 15, elapsed
 
 
