@@ -5,9 +5,11 @@ ends in a category instead of a crash. Bytes that are not UTF-8 are replaced (an
 leading BOM dropped); a body that is not a JSON completion (a proxy's HTML page,
 junk, an error object sent with 200) is :class:`UnreadableBody`; a completion
 without a choice or a message is :class:`BadOutput`. Content given as a list of
-parts is joined. An answer given as a tool call (no text, ``tool_calls`` set) is
-read from the first function call's arguments: the parser then finds the comments
-there or reports bad output like for any other text. A key the body echoes is
+parts is joined; content given as a JSON object is read as its JSON text. An
+answer given as a tool call (no text, ``tool_calls`` or the older
+``function_call`` set) is read from the first function call's arguments: the
+parser then finds the comments there or reports bad output like for any other
+text. A key the body echoes is
 masked before anything is read from it, so it reaches no message, log or cache.
 """
 
@@ -50,7 +52,10 @@ def read_completion(
         raise BadOutput("the answer's choice holds no message", stage=stage)
     text = _content(message.get("content"))
     if not (text or "").strip():
-        text = _tool_arguments(message.get("tool_calls")) or text
+        calls = message.get("tool_calls") or [
+            {"function": message.get("function_call")}
+        ]
+        text = _tool_arguments(calls) or text
     finish_reason = choice.get("finish_reason")
     reasoning = _text(message.get("reasoning_content")) or _text(
         message.get("reasoning")
@@ -96,6 +101,8 @@ def _json_body(text: str, stage: str) -> dict[str, Any]:
 
 
 def _content(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         parts = [part.get("text") for part in value if isinstance(part, dict)]
         value = "".join(part for part in parts if isinstance(part, str))

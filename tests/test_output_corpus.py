@@ -144,6 +144,10 @@ CASES: dict[str, Case] = {
     ),
     "tool_call_with_comments": Case(tool_call(ONE), (A,), e2e=True),
     "tool_call_arguments_as_object": Case(tool_call(comments(A, B)), (A, B)),
+    "function_call_with_comments": Case(
+        Reply(content=None, message={"function_call": {"name": "f", "arguments": ONE}}),
+        (A,),
+    ),
     "tool_call_without_comments": Case(
         tool_call('{"city": "Paris"}'), Fails("bad_output", "expected")
     ),
@@ -206,6 +210,9 @@ CASES: dict[str, Case] = {
     "extremely_long_comment": Case(said(comments(LONG)), (LONG.strip(),)),
     "content_parts": Case(
         Reply(body=completion({"content": [{"type": "text", "text": ONE}]})), (A,)
+    ),
+    "content_as_an_object": Case(
+        Reply(body=completion({"content": comments(A)})), (A,), e2e=True
     ),
     "content_filter_stop": Case(
         Reply(content=None, finish_reason="content_filter"),
