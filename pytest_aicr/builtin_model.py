@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-from pytest_aicr.client import Answer, StageRequest
+from pytest_aicr.client import StageRequest
+from pytest_aicr.completion import Answer
 from pytest_aicr.rules import review_change
 
 

@@ -89,7 +89,10 @@ class Strategy:
         answer = gateway.complete(request)
         _add_usage(result.usage.setdefault(stage, {}), answer.usage)
         comments = parse_answer(
-            answer.text, stage=stage, finish_reason=answer.finish_reason
+            answer.text,
+            stage=stage,
+            finish_reason=answer.finish_reason,
+            refusal=answer.refusal,
         )
         if stage == "review":
             return [comment for comment in comments if comment.valid is not False]

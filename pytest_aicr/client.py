@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from pytest_aicr.accounting import CallStats
 from pytest_aicr.breaker import BreakerSettings, CircuitBreaker
 from pytest_aicr.cache import ResponseCache, request_key
+from pytest_aicr.completion import Answer, read_completion
 from pytest_aicr.context import check_fits, without_context_param
 from pytest_aicr.errors import (
-    BadOutput,
     BadRequest,
     ConfigError,
     ConnectionFailed,
@@ -35,7 +35,7 @@ from pytest_aicr.errors import (
 )
 from pytest_aicr.keys import ApiKey, KeySource, key_masks
 from pytest_aicr.retry import RetryPolicy, RetrySettings, retry_after
-from pytest_aicr.scrubbing import protect, shorten
+from pytest_aicr.scrubbing import protect, scrub, shorten
 
 if TYPE_CHECKING:
     import openai
@@ -58,16 +58,6 @@ class StageRequest:
     params: Mapping[str, Any]
     sample: Sample
     prior: Sequence[Comment] = ()
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A model's answer: text, why it stopped, token usage, reasoning if any."""
-
-    text: str | None
-    finish_reason: str | None
-    usage: Mapping[str, int] = field(default_factory=dict)
-    reasoning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +137,7 @@ class ModelGateway:
             finish_reason=entry.get("finish_reason"),
             usage=dict(entry.get("usage") or {}),
             reasoning=entry.get("reasoning"),
+            refusal=entry.get("refusal"),
         )
 
     def close(self) -> None:
@@ -169,7 +160,7 @@ class ModelGateway:
         params = dict(params)
         extra_body = params.pop("extra_body", None)
         try:
-            completion = client.chat.completions.create(
+            raw = client.chat.completions.with_raw_response.create(
                 model=request.model,
                 messages=list(request.messages),  # type: ignore[arg-type]
                 extra_body=extra_body,
@@ -188,12 +179,9 @@ class ModelGateway:
             error = status_error(exc.status_code, self._body_text(exc), request.stage)
             error.retry_after = retry_after(exc.response.headers, time.time())
             raise error from None
-        except ValueError:
-            raise ServerError(
-                "the endpoint answered with a body that is not JSON",
-                stage=request.stage,
-            ) from None
-        return _answer_of(completion, request.stage)
+        return read_completion(
+            raw.http_response.content, stage=request.stage, mask=scrub
+        )
 
     def _body_text(self, exc: Any) -> str:
         """The error body with keys masked, before it is cut short."""
@@ -248,29 +236,3 @@ def status_error(status: int, body: str, stage: str) -> StageError:
             f"HTTP {status} from the endpoint: {short}", stage=stage, status=status
         )
     return ServerError(f"HTTP {status}: {short}", stage=stage, status=status)
-
-
-def _answer_of(completion: Any, stage: str) -> Answer:
-    choices = getattr(completion, "choices", None) or []
-    if not choices:
-        raise BadOutput("the answer holds no choices", stage=stage)
-    message = getattr(choices[0], "message", None)
-    if message is None:
-        raise BadOutput("the answer's choice holds no message", stage=stage)
-    usage = getattr(completion, "usage", None)
-    tokens = {}
-    if usage is not None:
-        tokens = {
-            "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
-            "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
-        }
-    reasoning = getattr(message, "reasoning_content", None) or getattr(
-        message, "reasoning", None
-    )
-    content = getattr(message, "content", None)
-    return Answer(
-        text=content if isinstance(content, str) else None,
-        finish_reason=getattr(choices[0], "finish_reason", None),
-        usage=tokens,
-        reasoning=reasoning if isinstance(reasoning, str) else None,
-    )

@@ -9,6 +9,7 @@ status 4); an item whose chain fails records a categorised error and the run goe
     │   └── ConfigError
     └── StageError              one chain stage failed; ``category`` names the kind
         ├── BadOutput           bad_output
+        │   └── UnreadableBody  bad_output (a 200 that is no completion; one retry)
         ├── Truncated           truncated
         ├── BadRequest          bad_request
         ├── TooLong             too_long
@@ -82,6 +83,10 @@ class BadOutput(StageError):
     """The model answered, but not with the JSON the stage expects."""
 
     category = "bad_output"
+
+
+class UnreadableBody(BadOutput):
+    """The endpoint answered 200 with a body that is not a chat completion."""
 
 
 class Truncated(StageError):

@@ -40,7 +40,12 @@ class Embedder:
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            # rows are taken before new vectors are remembered: more texts than
+            # the cache holds would otherwise push out some of their own rows
+            known = {
+                t: self._cache[t] for t in dict.fromkeys(texts) if t in self._cache
+            }
+            missing = [text for text in dict.fromkeys(texts) if text not in known]
             if missing:
                 vectors = self._load().encode(
                     missing,
@@ -49,9 +54,9 @@ class Embedder:
                     convert_to_numpy=True,
                 )
                 for text, vector in zip(missing, vectors, strict=True):
-                    self._remember(text, np.asarray(vector, dtype=np.float32))
-            rows = [self._cache[text] for text in texts]
-        return np.vstack(rows)
+                    known[text] = np.asarray(vector, dtype=np.float32)
+                    self._remember(text, known[text])
+        return np.vstack([known[text] for text in texts])
 
     def _remember(self, text: str, vector: Vectors) -> None:
         self._cache[text] = vector

@@ -5,8 +5,12 @@ transient: the call is tried again after an exponential backoff with jitter, or
 after what ``retry-after-ms`` / ``Retry-After`` (seconds or an HTTP date) asks,
 within a bounded number of attempts and a bounded total time per call. A 429 also
 rests that key in the key source. A 401/403 takes the key out and the same call
-moves to another key at once; every other answer is final. Attempts spent while
-the circuit breaker was pausing the endpoint are not charged to the call.
+moves to another key at once. A 200 whose body is no completion (a proxy's HTML
+page, junk) is tried once more after the first backoff, then ends as
+``bad_output``: it is not counted by the circuit breaker, so a junk endpoint
+cannot hold items for the breaker's pauses. Every other answer is final. Attempts
+spent while the circuit breaker was pausing the endpoint are not charged to the
+call.
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ from pytest_aicr.errors import (
     RunStopped,
     ServerError,
     StageError,
+    UnreadableBody,
 )
 from pytest_aicr.keys import ApiKey, KeySource
 
 log = logging.getLogger("pytest_aicr")
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+UNREADABLE_RETRIES = 1
 T = TypeVar("T")
 
 
@@ -119,7 +125,7 @@ class RetryPolicy:
             sleep=self._sleep,
             stop=budget.stop,
             wait=budget.wait,
-            retry=tenacity.retry_if_exception(is_transient),
+            retry=budget.retry,
             before_sleep=_log_retry,
             reraise=True,
         )
@@ -169,7 +175,7 @@ class RetryPolicy:
         return key
 
     def _record_failure(self, key: ApiKey, error: StageError, latency: float) -> None:
-        kind = str(error.status) if error.status is not None else error.category
+        kind = error.category if error.status in (None, 200) else str(error.status)
         self._stats.request(key, failure=kind, latency=latency)
         if error.status in (401, 403):
             log.warning("key %s rejected (HTTP %s); taken out", key.label, error.status)
@@ -200,7 +206,16 @@ class _Budget:
         self._epoch = policy._breaker.epoch
         self._first = 1
         self._started = policy._clock()
+        self._unreadable = 0
         self.key_wait = 0.0
+
+    def retry(self, state: tenacity.RetryCallState) -> bool:
+        """Retry transient failures, and an unreadable body only once per call."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, UnreadableBody):
+            self._unreadable += 1
+            return self._unreadable <= UNREADABLE_RETRIES
+        return error is not None and is_transient(error)
 
     def _tries(self, state: tenacity.RetryCallState) -> int:
         breaker = self._policy._breaker

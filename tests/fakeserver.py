@@ -1,6 +1,7 @@
 """A scripted OpenAI-compatible chat-completions server on 127.0.0.1 for tests.
 
-A *script* maps each request to a :class:`Reply`: status, content, headers, delay.
+A *script* maps each request to a :class:`Reply`: status, content, headers, delay,
+extra message fields (``tool_calls``, ``refusal``), or a raw body of text or bytes.
 Every request is recorded (model, messages, the key's last 4 characters, time), and
 the server can count requests a key sent over a per-window budget. A reply with
 ``echo_key`` repeats the request's ``Authorization`` header in its error body and
@@ -28,7 +29,8 @@ class Reply:
     status: int = 200
     finish_reason: str = "stop"
     headers: dict[str, str] = field(default_factory=dict)
-    body: str | None = None
+    body: str | bytes | None = None
+    message: dict[str, Any] = field(default_factory=dict)
     delay: float = 0.0
     reset: bool = False
     echo_key: bool = False
@@ -139,7 +141,9 @@ class FakeServer:
                 self.close_connection = True
 
             def _send(self, reply: Reply, model: str, auth: str) -> None:
-                if reply.body is not None:
+                if isinstance(reply.body, bytes):
+                    payload = reply.body
+                elif reply.body is not None:
                     payload = reply.body.encode("utf-8")
                 elif reply.status == 200:
                     payload = json.dumps(_completion(reply, model)).encode("utf-8")
@@ -184,7 +188,11 @@ def _completion(reply: Reply, model: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": reply.content},
+                "message": {
+                    "role": "assistant",
+                    "content": reply.content,
+                    **reply.message,
+                },
                 "finish_reason": reply.finish_reason,
             }
         ],

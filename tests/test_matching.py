@@ -35,6 +35,15 @@ def test_embeddings_are_unit_length_and_cached(embedder: Embedder) -> None:
     assert np.array_equal(first[0], again[1])
 
 
+def test_more_texts_at_once_than_the_cache_holds() -> None:
+    small = Embedder(cache_size=2)
+    texts = ["first comment", "second comment", "third comment", "first comment"]
+    vectors = small.embed(texts)
+    assert vectors.shape[0] == 4
+    assert np.array_equal(vectors[0], vectors[3])
+    assert np.array_equal(small.embed(["third comment"])[0], vectors[2])
+
+
 def test_one_to_one_maximises_total_similarity() -> None:
     similarity = np.array([[0.9, 0.8], [0.85, 0.1]])
     pairs = match_one_to_one(similarity, 0.6)

@@ -79,7 +79,7 @@ def test_truncated_is_its_own_error() -> None:
         ("", "empty"),
         ("I cannot help with that.", "no JSON in the answer: 'I cannot help"),
         ('{"answer": 42}', 'expected {"comments"'),
-        ('{"comments": [42]}', "comment 0 is int"),
+        ('{"comments": [42]}', "comment 0 is a number"),
         ('{"comments": [{"text": "no comment key"}]}', "comment 0 has no `comment`"),
     ],
 )

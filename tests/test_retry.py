@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pytest_aicr.breaker import BreakerSettings
-from pytest_aicr.client import Answer, EndpointSettings, ModelGateway, StageRequest
+from pytest_aicr.client import EndpointSettings, ModelGateway, StageRequest
+from pytest_aicr.completion import Answer
 from pytest_aicr.dataset import Sample
 from pytest_aicr.errors import NoKey, StageError
 from pytest_aicr.keys import ApiKey
@@ -339,18 +340,6 @@ def test_content_that_is_not_text_is_no_text(gateway) -> None:
     body = '{"choices": [{"index": 0, "message": {"content": 5}}]}'
     gw, _, _, _ = gateway(lambda seen: Reply(body=body))
     assert gw.complete(request()).text is None
-
-
-def test_tool_calls_with_null_content_give_an_empty_answer(gateway) -> None:
-    body = (
-        '{"id": "x", "object": "chat.completion", "created": 0, "model": "m", '
-        '"choices": [{"index": 0, "finish_reason": "tool_calls", "message": '
-        '{"role": "assistant", "content": null, "tool_calls": [{"id": "t", '
-        '"type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]}'
-    )
-    gw, _, _, _ = gateway(lambda seen: Reply(body=body))
-    answer = gw.complete(request())
-    assert (answer.text, answer.finish_reason) == (None, "tool_calls")
 
 
 def test_error_messages_are_masked_and_short(gateway) -> None:
