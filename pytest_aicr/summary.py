@@ -50,8 +50,13 @@ def write_summary(
         )
     for problem in summary.problems:
         reporter.write_line(problem, red=True)
-    for line in incomplete_lines(summary.as_json()):
-        reporter.write_line(line, red=True)
+    if not summary.complete:
+        for line in incomplete_lines(summary.as_json()):
+            reporter.write_line(line, red=True)
+        reporter.write_line(
+            "run the same command again to finish: answers already received are "
+            "replayed from the cache"
+        )
 
 
 def incomplete_lines(results: dict[str, Any]) -> list[str]:
@@ -68,10 +73,6 @@ def incomplete_lines(results: dict[str, Any]) -> list[str]:
         lines.append(f"lost with a crashed worker ({len(lost)}): {_named(lost)}")
     if not_run:
         lines.append(f"not run ({len(not_run)}): {_named(not_run)}")
-    lines.append(
-        "run the same command again to finish: answers already received are "
-        "replayed from the cache"
-    )
     return lines
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_aicr import cli
 from tests.conftest import read_results
 from tests.fakeserver import Reply, Seen
-from tests.test_end_to_end import SAMPLES
+from tests.test_end_to_end import SAMPLES, scripted
 
 REPO = Path(__file__).resolve().parent.parent
 VICTIM = "N1"
@@ -67,6 +68,7 @@ def test_a_dead_worker_loses_only_its_item_and_a_rerun_finishes_it(
     endpoint_env,
     write_jsonl,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     how: str,
     options: list[str],
 ) -> None:
@@ -122,6 +124,8 @@ def test_a_dead_worker_loses_only_its_item_and_a_rerun_finishes_it(
         ]
     )
 
+    _judged_incomplete_by_the_commands(results, capsys)
+
     cached = _cache_entries(pytester.path)
     script.asked.clear()
     second = pytester.runpytest_subprocess(*command, timeout=180)
@@ -133,3 +137,54 @@ def test_a_dead_worker_loses_only_its_item_and_a_rerun_finishes_it(
     assert data["variants"][VARIANT]["missing"] == 0
     # every request of the rerun was one the first run had no answer for
     assert len(script.asked) == _cache_entries(pytester.path) - cached
+
+
+def _judged_incomplete_by_the_commands(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``aicr gate`` fails an incomplete file; ``aicr merge`` keeps it incomplete."""
+    capsys.readouterr()
+    assert cli.main(["gate", str(results), "--min=acc=0"]) == 1
+    out = capsys.readouterr().out
+    assert "gate passed: acc = " in out
+    assert "INCOMPLETE run: metrics cover " in out
+    assert f"lost with a crashed worker (1): {VICTIM} [{VARIANT}]" in out
+    merged = results.with_name("merged.json")
+    assert cli.main(["merge", str(results), "-o", str(merged)]) == 0
+    assert f"{results} is incomplete (1 lost" in capsys.readouterr().out
+    data = read_results(merged)
+    assert data["complete"] is False
+    assert [entry["input_id"] for entry in data["lost"]] == [VICTIM]
+    assert data["variants"][VARIANT]["missing"] >= 1
+
+
+def test_items_left_by_x_make_the_run_fail_even_with_errors_tolerated(
+    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl
+) -> None:
+    endpoint_env(fake_server(scripted))
+    # J1's answer is unreadable: an item error, tolerated, that -x stops on
+    dataset = write_jsonl("cases.jsonl", [SAMPLES[0], SAMPLES[-1], *SAMPLES[1:-1]])
+    results = pytester.path / "results.json"
+    outcome = pytester.runpytest(
+        f"--aicr-dataset={dataset}",
+        "--aicr-model=m",
+        "--aicr-max-errors=1",
+        "--aicr-min=acc=0",
+        f"--aicr-results={results}",
+        "-x",
+        "-p",
+        "no:xdist",
+    )
+    assert outcome.ret == pytest.ExitCode.TESTS_FAILED, outcome.stdout.str()
+    data = read_results(results)
+    assert data["complete"] is False
+    assert [entry["input_id"] for entry in data["not_run"]] == [
+        s["input_id"] for s in SAMPLES[1:-1]
+    ]
+    outcome.stdout.fnmatch_lines(
+        [
+            "gate passed: acc *",
+            "INCOMPLETE run: metrics cover 2 of 6 items; no gate can pass on it",
+            "not run (4): P2 [check@m], N1 [check@m], N2 [check@m], O1 [check@m]",
+        ]
+    )
