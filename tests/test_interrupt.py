@@ -3,7 +3,8 @@
 Each run is a real pytest subprocess in its own session, so that SIGINT goes to
 its whole process group as a terminal's Ctrl-C does (xdist workers included). The
 fake server holds the requests of one sample open; the test waits until every
-other item is reported, presses Ctrl-C, then runs the same command again.
+other item is reported, presses Ctrl-C, checks that every process of the run
+(workers too) has ended within a bound, then runs the same command again.
 """
 
 from __future__ import annotations
@@ -54,6 +55,19 @@ def _reported_lines(process: subprocess.Popen[str], lines: list[str]) -> None:
     assert process.stdout is not None
     for line in process.stdout:
         lines.append(line)
+
+
+def _group_alive(group: int) -> list[int]:
+    """Processes of a process group still running (zombies are finished)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
 
 
 def _wait_for(condition: object, timeout: float) -> bool:
@@ -113,9 +127,10 @@ def test_ctrl_c_keeps_finished_items_and_a_rerun_completes(
         os.killpg(first.pid, signal.SIGINT)
         pressed = time.monotonic()
         first.wait(STOP_WITHIN + 30)
+        _wait_for(lambda: not _group_alive(first.pid), STOP_WITHIN + 30)
         stopped_after = time.monotonic() - pressed
     finally:
-        if first.poll() is None:
+        if _group_alive(first.pid):
             os.killpg(first.pid, signal.SIGKILL)
         script.release.set()
         reader.join(10)
