@@ -2,9 +2,9 @@
 
 Each run is a real pytest subprocess in its own session, so that SIGINT goes to
 its whole process group as a terminal's Ctrl-C does (xdist workers included). The
-fake server holds the requests of one sample open; the test waits until every
-other item is reported, presses Ctrl-C, checks that every process of the run
-(workers too) has ended within a bound, then runs the same command again.
+fake server holds the requests of one sample open; the test waits until the other
+items are reported, presses Ctrl-C, checks that every process of the run (workers
+too) has ended within a bound, then runs the same command again.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,20 @@ def _reported_lines(process: subprocess.Popen[str], lines: list[str]) -> None:
         lines.append(line)
 
 
+def _reported(lines: list[str]) -> set[str]:
+    """Samples whose item result line was printed (``-v``: ``[ 33%]``)."""
+    found = (re.search(r"cases\.jsonl::(\w+)\[", line) for line in lines)
+    return {
+        match.group(1)
+        for line, match in zip(lines, found, strict=True)
+        if match and "%]" in line
+    }
+
+
+def _sample_of(seen: Seen) -> str:
+    return next(s["input_id"] for s in SAMPLES if f"# {s['input_id']}" in seen.prompt)
+
+
 def _group_alive(group: int) -> list[int]:
     """Processes of a process group still running (zombies are finished)."""
     alive = []
@@ -70,9 +85,9 @@ def _group_alive(group: int) -> list[int]:
     return alive
 
 
-def _wait_for(condition: object, timeout: float) -> bool:
+def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
@@ -121,9 +136,10 @@ def test_ctrl_c_keeps_finished_items_and_a_rerun_completes(
     reader = threading.Thread(target=_reported_lines, args=(first, lines))
     reader.start()
     try:
-        others = len(SAMPLES) - 1
-        reported = _wait_for(lambda: sum("%]" in line for line in lines) >= others, 120)
-        held = script.holding.is_set()
+        held = _wait_for(script.holding.is_set, 120)
+        # most runs report every other item first; a run that does not is still
+        # judged by what it reported (see the README's limitations)
+        _wait_for(lambda: len(_reported(lines)) >= len(SAMPLES) - 1, 30)
         os.killpg(first.pid, signal.SIGINT)
         pressed = time.monotonic()
         first.wait(STOP_WITHIN + 30)
@@ -137,26 +153,26 @@ def test_ctrl_c_keeps_finished_items_and_a_rerun_completes(
         assert first.stdout is not None
         first.stdout.close()
     output = "".join(lines)
-    assert reported, output
     assert held, output
     assert stopped_after < STOP_WITHIN, output
     assert first.returncode == pytest.ExitCode.INTERRUPTED, output
     assert "INTERNALERROR" not in output
 
+    reported = _reported(lines)
     data = read_results(results)
     assert data["complete"] is False
     assert data["lost"] == []
-    assert [e["input_id"] for e in data["not_run"]] == [HELD]
-    assert {s["input_id"] for s in data["samples"]} == {
-        s["input_id"] for s in SAMPLES if s["input_id"] != HELD
-    }
-    assert data["variants"][VARIANT]["missing"] == 1
+    assert {s["input_id"] for s in data["samples"]} == reported
+    not_run = [e["input_id"] for e in data["not_run"]]
+    assert HELD in not_run
+    assert sorted([*not_run, *reported]) == sorted(s["input_id"] for s in SAMPLES)
+    assert data["variants"][VARIANT]["missing"] == len(not_run)
     assert re.search(r"=+ aicr evaluation: INCOMPLETE =+", output), output
-    assert f"not run (1): {HELD} [{VARIANT}]" in output
+    assert f"not run ({len(not_run)}): " in output
     from openpyxl import load_workbook
 
     rows = list(load_workbook(workbook)["items"].iter_rows(values_only=True))
-    assert (HELD, VARIANT, None, "not run") == rows[-1][:4]
+    assert (HELD, VARIANT, None, "not run") in [row[:4] for row in rows]
     assert len(rows) == 1 + len(SAMPLES)
 
     script.phase = 2
@@ -173,4 +189,8 @@ def test_ctrl_c_keeps_finished_items_and_a_rerun_completes(
     assert data["complete"] is True
     assert data["not_run"] == []
     assert data["variants"][VARIANT]["counts"] == SILENT
-    assert [f"# {HELD}" in seen.prompt for seen in script.asked[2]] == [True]
+    # the rerun asks only for unreported samples, each once
+    asked = [_sample_of(seen) for seen in script.asked[2]]
+    assert HELD in asked
+    assert set(asked) <= set(not_run)
+    assert len(asked) == len(set(asked))
