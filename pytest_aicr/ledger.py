@@ -45,8 +45,15 @@ class ItemLedger:
     Registered as a plugin only where the run is judged.
     """
 
-    def __init__(self, rootdir: Path, names: Iterable[tuple[str, PlannedItem]]) -> None:
+    def __init__(
+        self,
+        rootdir: Path,
+        names: Iterable[tuple[str, PlannedItem]],
+        *,
+        runs_items: bool = True,
+    ) -> None:
         self._rootdir = rootdir
+        self._runs_items = runs_items
         self._by_name: dict[str, list[PlannedItem]] = {}
         for name, planned in names:
             self._by_name.setdefault(name, []).append(planned)
@@ -56,7 +63,7 @@ class ItemLedger:
 
     def expect(self, nodeids: Iterable[str]) -> None:
         """The collected items (the first list given counts; workers agree)."""
-        if self._expected:
+        if self._expected or not self._runs_items:
             return
         for nodeid in nodeids:
             planned = self._locate(nodeid)
@@ -133,15 +140,21 @@ def missing_by_variant(
 
 
 def ledger_for(
-    rootdir: Path,
+    config: pytest.Config,
     plan: Mapping[Path, Sequence[tuple[Sample, str, int]]],
     variants: Sequence[Variant],
 ) -> ItemLedger:
-    """A ledger that knows every item the plan can produce."""
+    """A ledger that knows every item the plan can produce.
+
+    Under ``--collect-only``, ``--setup-only`` or ``--setup-plan`` no item is
+    expected to run, so none is missing.
+    """
+    option = config.option
+    runs_items = not (option.collectonly or option.setuponly or option.setupplan)
     names = [
         (item_name(name, variant), PlannedItem(path, sample.input_id, variant.name))
         for path, planned in plan.items()
         for sample, name, _ in planned
         for variant in variants
     ]
-    return ItemLedger(rootdir.resolve(), names)
+    return ItemLedger(config.rootpath.resolve(), names, runs_items=runs_items)

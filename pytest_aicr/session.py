@@ -66,7 +66,7 @@ class Evaluation:
         self.drop_rules = [parse_max_drop(text) for text in settings.max_drops]
         self.baseline = self._baseline()
         self._plan = self._plan_samples()
-        self.ledger = ledger_for(config.rootpath, self._plan, self.variants)
+        self.ledger = ledger_for(config, self._plan, self.variants)
         self._gateway: ModelGateway | None = None
         self._gateway_lock = threading.Lock()
         self._key_store = self._open_key_store()
