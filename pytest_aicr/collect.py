@@ -41,6 +41,11 @@ def item_names(samples: Sequence[Sample]) -> list[str]:
     return names
 
 
+def item_name(sample_name: str, variant: Variant) -> str:
+    """An item's name: its sample's name and its variant's id in brackets."""
+    return f"{sample_name}[{safe_id(variant.name)}]"
+
+
 def _bounded(text: str) -> str:
     return text[:MAX_ID_LENGTH] if len(text) > MAX_ID_LENGTH else text or "_"
 
@@ -65,7 +70,7 @@ class DatasetNode(pytest.File):
             for index, variant in enumerate(self.evaluation.variants):
                 yield EvalItem.from_parent(
                     self,
-                    name=f"{name}[{safe_id(variant.name)}]",
+                    name=item_name(name, variant),
                     sample=sample,
                     variant=variant,
                     order=(ordinal, index),

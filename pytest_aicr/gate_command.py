@@ -2,7 +2,8 @@
 
 A CI matrix runs shards on many runners; its last job merges their results and
 decides once. The rules, verdicts, messages and exit statuses are the plugin's
-own (the same functions), so a gate says the same thing in both places.
+own (the same functions), so a gate says the same thing in both places; as in the
+plugin, no gate passes on an incomplete run (items lost or not run).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pytest_aicr.baseline import (
 from pytest_aicr.errors import ConfigError
 from pytest_aicr.gates import GateVerdict, apply_minimums, errors_line, parse_minimum
 from pytest_aicr.results import read_results_file
+from pytest_aicr.summary import incomplete_lines
 
 FAILED = 1
 """pytest's exit status when tests failed: a gate failed or too many errors."""
@@ -76,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
     verdicts += [verdict for c in comparisons for verdict in c.verdicts]
     errors = sum(int(fig.get("errors", 0)) for fig in document["variants"].values())
     lines = _report_lines(comparisons, verdicts, errors, args.max_errors)
+    lines += incomplete_lines(document)
     sys.stdout.write("".join(f"{line}\n" for line in lines))
     failed = any(not v.passed for v in verdicts) or errors > args.max_errors
-    return FAILED if failed else 0
+    return FAILED if failed or document.get("complete") is False else 0
 
 
 def _comparisons(

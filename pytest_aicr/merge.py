@@ -3,7 +3,8 @@
 Shards must come from the same run setup: the same variants with the same prompt
 hashes, datasets, matching settings and seed, each with a distinct shard of one
 split, and no sample twice. Metrics and intervals are recomputed from the merged
-samples, never averaged from the shards'.
+samples, never averaged from the shards'. A shard that is incomplete (items lost
+or not run) makes the merged results incomplete, listing its items.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_aicr.errors import UsageProblem
+from pytest_aicr.ledger import LOST, NOT_RUN, missing_by_variant
 from pytest_aicr.results import (
     SCHEMA_VERSION,
     read_results_file,
@@ -49,6 +51,13 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(
         f"merged {len(documents)} files, {samples} samples, into {args.output}\n"
     )
+    for name, document in documents:
+        if document.get("complete") is False:
+            sys.stdout.write(
+                f"{name} is incomplete ({len(document.get('lost') or [])} lost, "
+                f"{len(document.get('not_run') or [])} not run): the merged "
+                "results are marked incomplete\n"
+            )
     return 0
 
 
@@ -76,8 +85,17 @@ def merge_results(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[st
         {"file": name, "shard": document["run"]["config"].get("shard")}
         for name, document in documents
     ]
+    gaps = {
+        key: [entry for _, doc in documents for entry in doc.get(key) or []]
+        for key in (LOST, NOT_RUN)
+    }
+    missing = missing_by_variant(gaps)
+    for variant, figures in variants.items():
+        figures["missing"] = missing.get(variant, 0)
     return {
         "schema": SCHEMA_VERSION,
+        "complete": all(doc.get("complete", True) for _, doc in documents),
+        **gaps,
         "variants": variants,
         "samples": samples,
         "gates": [],

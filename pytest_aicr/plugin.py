@@ -45,6 +45,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(message) from None
     config.stash[EVALUATION_KEY] = evaluation
     config.pluginmanager.register(evaluation, "aicr-evaluation")
+    if not evaluation.is_worker:
+        config.pluginmanager.register(evaluation.ledger, "aicr-ledger")
     _add_html_report(config, evaluation)
     _add_progress(config, evaluation)
     _point_collection_at_datasets(config, [str(p) for p in evaluation.dataset_paths])

@@ -9,9 +9,10 @@ its result. Under xdist a worker submits exactly its shard
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -22,21 +23,39 @@ SHARDED = "aicr_sharded"
 
 
 class ChainPool:
-    """A thread pool of chains keyed by item node id."""
+    """Chains on daemon threads, keyed by item node id.
+
+    The threads are daemons so that a process told to stop (Ctrl-C) is not held
+    until a request in flight times out; every answer that landed is cached.
+    """
 
     def __init__(self, run: Callable[[EvalItem], Any], workers: int) -> None:
         self._run = run
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="aicr-chain")
+        self._workers = max(1, workers)
+        self._tasks: queue.SimpleQueue[tuple[EvalItem, Future[Any]] | None]
+        self._tasks = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._futures: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
         self._stopped = False
 
     def start(self, items: Sequence[EvalItem]) -> None:
-        """Submit the items' chains in the order given."""
+        """Queue the items' chains in the order given."""
         with self._lock:
             for item in items:
                 if not self._stopped and item.nodeid not in self._futures:
-                    self._futures[item.nodeid] = self._executor.submit(self._run, item)
+                    future: Future[Any] = Future()
+                    self._futures[item.nodeid] = future
+                    self._tasks.put((item, future))
+            wanted = min(self._workers, len(self._futures)) - len(self._threads)
+            for _ in range(max(0, wanted)):
+                thread = threading.Thread(
+                    target=self._work,
+                    name=f"aicr-chain-{len(self._threads)}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
 
     def result(self, item: EvalItem) -> Any:
         """The item's result; an item not started ahead runs here and now."""
@@ -46,12 +65,29 @@ class ChainPool:
             return self._run(item)
         return future.result()
 
-    def stop(self) -> None:
-        """Cancel chains not yet started and wait for those running."""
+    def stop(self, *, wait: bool = True) -> None:
+        """Cancel chains not yet started; wait for those running if asked."""
         with self._lock:
             self._stopped = True
+            for future in self._futures.values():
+                future.cancel()
             self._futures.clear()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+            threads = list(self._threads)
+        for _ in threads:
+            self._tasks.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            item, future = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self._run(item))
+            except BaseException as exc:
+                future.set_exception(exc)
 
 
 def items_to_prefetch(session: pytest.Session) -> list[EvalItem]:

@@ -17,6 +17,7 @@ from pytest_aicr.atomic import write_atomically
 from pytest_aicr.baseline import Comparison
 from pytest_aicr.cost import variant_cost
 from pytest_aicr.gates import GateVerdict
+from pytest_aicr.ledger import LOST, NOT_RUN, missing_by_variant
 from pytest_aicr.metrics import bootstrap_intervals, compute_metrics
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts
@@ -40,6 +41,25 @@ class RunSummary:
     problems: list[str] = field(default_factory=list)
     keys: dict[str, Any] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
+    lost: list[dict[str, Any]] = field(default_factory=list)
+    not_run: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Every planned item was scored: no item lost, none left unrun."""
+        return not (self.lost or self.not_run or self.interrupted)
+
+    def record_gaps(
+        self, gaps: Mapping[str, list[dict[str, Any]]], *, interrupted: bool
+    ) -> None:
+        """Note the items lost or not run, and how many each variant lacks."""
+        self.lost = list(gaps.get(LOST, []))
+        self.not_run = list(gaps.get(NOT_RUN, []))
+        self.interrupted = interrupted
+        missing = missing_by_variant(gaps)
+        for name, figures in self.variants.items():
+            figures["missing"] = missing.get(name, 0)
 
     @property
     def error_count(self) -> int:
@@ -50,6 +70,9 @@ class RunSummary:
         """The results file's content (DESIGN section 10)."""
         return {
             "schema": SCHEMA_VERSION,
+            "complete": self.complete,
+            "lost": self.lost,
+            "not_run": self.not_run,
             "variants": self.variants,
             "samples": self.samples,
             "gates": [verdict.as_record() for verdict in self.gates],

@@ -42,6 +42,7 @@ from pytest_aicr.evidence import similarity_evidence, stage_records
 from pytest_aicr.gates import apply_minimums, parse_minimum
 from pytest_aicr.keypool import KeyPool, Reservation
 from pytest_aicr.keys import KeySource, RoundRobinKeys, keys_from_env
+from pytest_aicr.ledger import ledger_for
 from pytest_aicr.matching import Embedder, similarity_matrix
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts, score_item
@@ -68,6 +69,7 @@ class Evaluation:
         self.drop_rules = [parse_max_drop(text) for text in settings.max_drops]
         self.baseline = self._baseline()
         self._plan = self._plan_samples()
+        self.ledger = ledger_for(config, self._plan, self.variants)
         self._gateway: ModelGateway | None = None
         self._gateway_lock = threading.Lock()
         self._key_store = self._open_key_store()
@@ -322,7 +324,8 @@ class Evaluation:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Judge the run: metrics, gates, outputs, exit status."""
-        self._stop_chains()
+        interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
+        self._stop_chains(wait=not interrupted)
         own: list[dict[str, Any]] = []
         if self._gateway is not None:
             self._gateway.close()
@@ -340,6 +343,7 @@ class Evaluation:
             settings=self.settings,
             wall_time=time.time() - self.started,
         )
+        self.summary.record_gaps(self.ledger.gaps(), interrupted=interrupted)
         calls = merge_stats([*self.worker_calls, *own])
         self.summary.keys = key_figures(calls)
         self.summary.run["calls"] = {
@@ -360,12 +364,16 @@ class Evaluation:
                 self.summary.problems.append(problem)
         self._set_exit_status(session, self.summary)
 
-    def _stop_chains(self) -> None:
-        """Wake callers waiting for a key, cancel chains not started, close store."""
+    def _stop_chains(self, *, wait: bool) -> None:
+        """Wake callers waiting for a key, cancel chains not started, close store.
+
+        After Ctrl-C, chains still running are not waited for: their threads end
+        with the process, and an answer that landed is already in the cache.
+        """
         if self._key_pool is not None:
             self._key_pool.stop()
         if self._chains is not None:
-            self._chains.stop()
+            self._chains.stop(wait=wait)
         if self._key_store is not None:
             self._key_store.close()
 
@@ -398,6 +406,7 @@ class Evaluation:
             or errors_fail
             or self.other_failures
             or summary.problems
+            or not summary.complete
         ):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         else:

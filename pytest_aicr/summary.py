@@ -22,7 +22,8 @@ def write_summary(
     """Write the summary; under ``-q`` only failures of the run are shown."""
     quiet = reporter.config.get_verbosity() < 0
     if not quiet:
-        reporter.write_sep("=", "aicr evaluation")
+        title = "aicr evaluation" if summary.complete else "aicr evaluation: INCOMPLETE"
+        reporter.write_sep("=", title, red=not summary.complete)
         for name, figures in summary.variants.items():
             _write_variant(reporter, name, figures)
         reporter.write_line(
@@ -49,13 +50,45 @@ def write_summary(
         )
     for problem in summary.problems:
         reporter.write_line(problem, red=True)
+    if not summary.complete:
+        for line in incomplete_lines(summary.as_json()):
+            reporter.write_line(line, red=True)
+        reporter.write_line(
+            "run the same command again to finish: answers already received are "
+            "replayed from the cache"
+        )
+
+
+def incomplete_lines(results: dict[str, Any]) -> list[str]:
+    """What an incomplete run lacks, naming the items (empty when complete)."""
+    if results.get("complete", True):
+        return []
+    lost, not_run = results.get("lost") or [], results.get("not_run") or []
+    scored = len(results.get("samples") or [])
+    lines = [
+        f"INCOMPLETE run: metrics cover {scored} of {scored + len(lost) + len(not_run)}"
+        " items; no gate can pass on it"
+    ]
+    if lost:
+        lines.append(f"lost with a crashed worker ({len(lost)}): {_named(lost)}")
+    if not_run:
+        lines.append(f"not run ({len(not_run)}): {_named(not_run)}")
+    return lines
+
+
+def _named(entries: list[dict[str, Any]], shown: int = 10) -> str:
+    names = [f"{e['input_id']} [{e['variant']}]" for e in entries[:shown]]
+    more = len(entries) - shown
+    return ", ".join(names) + (f" and {more} more" if more > 0 else "")
 
 
 def _write_variant(
     reporter: pytest.TerminalReporter, name: str, figures: dict[str, Any]
 ) -> None:
     counts = figures["counts"]
-    reporter.write_line(f"{name}: {figures['samples']} items", bold=True)
+    missing = figures.get("missing", 0)
+    lacking = f" ({missing} missing: metrics over fewer items)" if missing else ""
+    reporter.write_line(f"{name}: {figures['samples']} items{lacking}", bold=True)
     reporter.write_line(
         "  counts   " + "  ".join(f"{c}={counts[c]}" for c in COUNT_NAMES)
     )

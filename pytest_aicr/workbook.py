@@ -4,6 +4,7 @@ The workbook is built in memory and written whole or not at all.
 
 openpyxl is imported only when a workbook is written. Text that would read as a
 formula (``=...``) is stored as text, and the per-key statistics are left out.
+Items of an incomplete run that were lost or not run are listed with that status.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def write_workbook(path: Path, data: Mapping[str, Any]) -> str | None:
     assert metrics is not None
     metrics.title = "metrics"
     _fill(metrics, _metric_head(), _metric_rows(data.get("variants") or {}))
-    _fill(book.create_sheet("items"), _ITEM_HEAD, _item_rows(data.get("samples") or []))
+    items = [*_item_rows(data.get("samples") or []), *_missing_rows(data)]
+    _fill(book.create_sheet("items"), _ITEM_HEAD, items)
     buffer = io.BytesIO()
     book.save(buffer)
     failure = write_atomically(path, buffer.getvalue())
@@ -143,3 +145,10 @@ def _item_rows(samples: Sequence[Mapping[str, Any]]) -> Iterable[list[Any]]:
             ),
             sample.get("source"),
         ]
+
+
+def _missing_rows(data: Mapping[str, Any]) -> Iterable[list[Any]]:
+    blanks = [None] * (len(_ITEM_HEAD) - 4)
+    for status, key in (("lost", "lost"), ("not run", "not_run")):
+        for entry in data.get(key) or []:
+            yield [str(entry["input_id"]), entry["variant"], None, status, *blanks]

@@ -1,8 +1,9 @@
 """A run killed with SIGKILL partway resumes without repeating an answered call.
 
-The run is a real pytest subprocess; the fake server holds one request open once
-seven have been answered, the test kills the process with a real SIGKILL while it
-waits, then runs the same command again to the end.
+The run is a real pytest subprocess with its thread pool; the fake server holds
+every request once seven have been answered, the test waits until those seven are
+in the cache and kills the process with a real SIGKILL, then runs the same command
+again to the end.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -46,6 +48,15 @@ class HoldAfter:
         return scripted(seen)
 
 
+def _wait_for_entries(cache: Path, count: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while len(list(cache.glob("*/*.json"))) < count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def command(dataset: Path, results: Path) -> list[str]:
     return [
         sys.executable,
@@ -59,9 +70,6 @@ def command(dataset: Path, results: Path) -> list[str]:
         "--aicr-model=m",
         *STRATEGIES,
         "--aicr-max-errors=3",
-        # one chain at a time: which calls had answered when the kill lands must
-        # not depend on thread timing (in-flight sharing is tested in test_cache)
-        "--aicr-concurrency=1",
         f"--aicr-results={results}",
     ]
 
@@ -86,10 +94,13 @@ def test_a_killed_run_resumes_without_repeating_answered_calls(
 
     with subprocess.Popen(command(dataset, results), **args) as first:
         held = server_script.holding.wait(120)
+        # an answer the server sent is not the client's until it is cached
+        stored = _wait_for_entries(tmp_path / ".aicr_cache", ANSWERED_BEFORE_KILL)
         first.send_signal(signal.SIGKILL)
         first.wait(30)
         server_script.release.set()
     assert held, "the first run never reached the held request"
+    assert stored, "answers the server sent were never cached"
     assert first.returncode == -signal.SIGKILL
     assert not results.exists()
     assert len(server_script.answered[1]) == ANSWERED_BEFORE_KILL
