@@ -129,3 +129,11 @@ class EvalItem(pytest.Item):
             self.sample.line - 1,
             f"{self.sample.key} [{self.variant.name}]",
         )
+
+
+def record_of(report: pytest.TestReport) -> dict[str, Any] | None:
+    """The evaluation record an item attached to its report, if any."""
+    for name, value in report.user_properties:
+        if name == RECORD_KEY and isinstance(value, dict):
+            return value
+    return None

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from pytest_html import extras
 
-from pytest_aicr.collect import RECORD_KEY, EvalItem
+from pytest_aicr.collect import EvalItem, record_of
 from pytest_aicr.dataset import HELPFUL, NO_CHANGE, NOT_HELPFUL, Sample
 from pytest_aicr.outcome import Counts
 from pytest_aicr.session import Evaluation
@@ -42,7 +42,7 @@ class HtmlReport:
         report: pytest.TestReport = outcome.get_result()
         if report.when != "call" or not isinstance(item, EvalItem):
             return
-        record = _record_of(report)
+        record = record_of(report)
         if record is not None:
             fragment = item_fragment(item.sample, record)
             fragments = [*getattr(report, "extras", []), extras.html(fragment)]
@@ -56,7 +56,7 @@ class HtmlReport:
         self, report: pytest.TestReport, cells: list[str]
     ) -> None:
         """The item's outcome (``TP+FP``, an error category) in its column."""
-        record = _record_of(report) if isinstance(report, pytest.TestReport) else None
+        record = record_of(report) if isinstance(report, pytest.TestReport) else None
         cells.insert(2, f'<td class="col-aicr">{_text(outcome_label(record))}</td>')
 
     @pytest.hookimpl(wrapper=True, trylast=True)
@@ -86,13 +86,6 @@ class HtmlReport:
 def _raised_in_pytest_html(exc: BaseException) -> bool:
     frames = traceback.extract_tb(exc.__traceback__)
     return any(f"{os.sep}pytest_html{os.sep}" in frame.filename for frame in frames)
-
-
-def _record_of(report: pytest.TestReport) -> Mapping[str, Any] | None:
-    for name, value in report.user_properties:
-        if name == RECORD_KEY and isinstance(value, dict):
-            return value
-    return None
 
 
 def outcome_label(record: Mapping[str, Any] | None) -> str:

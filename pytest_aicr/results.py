@@ -200,9 +200,23 @@ def _run_info(variants: Sequence[Variant], settings: Settings) -> dict[str, Any]
     }
 
 
-def write_results(path: Path, summary: RunSummary) -> str | None:
-    """Write the results JSON atomically; return a problem instead of raising."""
-    return write_json(path, summary.as_json())
+def write_run_files(summary: RunSummary, settings: Settings) -> list[str]:
+    """Write the results JSON and the workbook asked for; return what failed.
+
+    Each file is written whole or not at all, and one failing does not stop the other.
+    """
+    problems: list[str] = []
+    if settings.results is not None:
+        problem = write_json(settings.results, summary.as_json())
+        if problem is not None:
+            problems.append(problem)
+    if settings.xlsx is not None:
+        from pytest_aicr.workbook import write_workbook
+
+        problem = write_workbook(settings.xlsx, summary.as_json())
+        if problem is not None:
+            problems.append(problem)
+    return problems
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> str | None:

@@ -29,7 +29,7 @@ from pytest_aicr.baseline import (
 from pytest_aicr.catalog import load_catalog
 from pytest_aicr.chain import Strategy, available_strategies
 from pytest_aicr.client import ModelGateway
-from pytest_aicr.collect import RECORD_KEY, DatasetNode, EvalItem, item_names
+from pytest_aicr.collect import DatasetNode, EvalItem, item_names, record_of
 from pytest_aicr.dataset import Sample
 from pytest_aicr.endpoint_setup import (
     chain_concurrency,
@@ -47,7 +47,7 @@ from pytest_aicr.matching import Embedder, similarity_matrix
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts, score_item
 from pytest_aicr.prefetch import SHARDED, ChainPool, items_to_prefetch
-from pytest_aicr.results import RunSummary, build_summary, write_results
+from pytest_aicr.results import RunSummary, build_summary, write_run_files
 from pytest_aicr.sampling import select_samples
 from pytest_aicr.scrubbing import forget, release_logging
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
@@ -298,7 +298,7 @@ class Evaluation:
         """Passed items show their outcome, e.g. ``TP`` or ``FP+FN``."""
         if report.when != "call" or not report.passed:
             return None
-        record = _record_of(report)
+        record = record_of(report)
         if record is None:
             return None
         label = Counts(**record["counts"]).label()
@@ -308,7 +308,7 @@ class Evaluation:
         """Gather records where the session is judged."""
         if self.is_worker:
             return
-        record = _record_of(report) if report.when == "call" else None
+        record = record_of(report) if report.when == "call" else None
         if record is not None:
             self.records.append(record)
         elif report.failed:
@@ -352,16 +352,7 @@ class Evaluation:
             "notes": calls["notes"],
         }
         self._compare(self.summary)
-        if self.settings.results is not None:
-            problem = write_results(self.settings.results, self.summary)
-            if problem is not None:
-                self.summary.problems.append(problem)
-        if self.settings.xlsx is not None:
-            from pytest_aicr.workbook import write_workbook
-
-            problem = write_workbook(self.settings.xlsx, self.summary.as_json())
-            if problem is not None:
-                self.summary.problems.append(problem)
+        self.summary.problems.extend(write_run_files(self.summary, self.settings))
         self._set_exit_status(session, self.summary)
 
     def _stop_chains(self, *, wait: bool) -> None:
@@ -426,13 +417,6 @@ class Evaluation:
         from pytest_aicr.summary import write_summary
 
         write_summary(terminalreporter, self.summary, self.settings)
-
-
-def _record_of(report: pytest.TestReport) -> dict[str, Any] | None:
-    for name, value in report.user_properties:
-        if name == RECORD_KEY and isinstance(value, dict):
-            return value
-    return None
 
 
 __all__ = ["EvalItem", "Evaluation"]
