@@ -10,17 +10,14 @@ bootstrap interval of each gated metric's change.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pytest_aicr.errors import ConfigError
 from pytest_aicr.gates import GateVerdict, parse_metric_number
 from pytest_aicr.metrics import metric_columns, percentile_interval
 from pytest_aicr.outcome import COUNT_NAMES, Counts
@@ -71,22 +68,6 @@ def parse_max_drop(text: str) -> DropRule:
     """Parse ``METRIC=DELTA`` or raise a :class:`ConfigError` saying what is wrong."""
     metric, delta = parse_metric_number(text, "max-drop", "METRIC=DELTA", "f1=0.02")
     return DropRule(metric, delta)
-
-
-def load_results(path: Path) -> dict[str, Any]:
-    """A results file's content; a file that is not one is a usage error."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"baseline {path}: cannot be read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"baseline {path}:{exc.lineno}: not valid JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("variants"), dict):
-        raise ConfigError(
-            f"baseline {path}: not a results file (no 'variants'); "
-            "write one with --aicr-results"
-        )
-    return data
 
 
 def pair_variants(

@@ -20,7 +20,6 @@ from pytest_aicr.baseline import (
     compare_runs,
     compare_variant,
     comparison_lines,
-    load_results,
     parse_max_drop,
 )
 from pytest_aicr.errors import ConfigError
@@ -89,7 +88,9 @@ def _comparisons(
 ) -> list[Comparison]:
     """As the plugin: against the baseline file, else later variants vs the first."""
     if baseline is not None:
-        return compare_runs(rules, load_results(baseline), candidate, str(baseline))
+        return compare_runs(
+            rules, read_results_file(baseline, "baseline"), candidate, str(baseline)
+        )
     if not rules:
         return []
     names = list(candidate["variants"])

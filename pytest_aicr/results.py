@@ -228,19 +228,31 @@ def write_json(path: Path, data: Mapping[str, Any]) -> str | None:
     return None
 
 
-def read_results_file(path: Path) -> dict[str, Any]:
-    """Load a results file, or raise a usage problem saying what is wrong with it."""
+def read_results_file(path: Path, role: str = "") -> dict[str, Any]:
+    """Load a results file, or raise a usage problem saying what is wrong with it.
+
+    ``role`` (``"baseline"``) starts each message, so the user knows which file it is.
+    """
     from pytest_aicr.errors import UsageProblem
 
+    where = f"{role} {path}" if role else str(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise UsageProblem(f"{path}: cannot be read ({exc.strerror})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageProblem(f"{path}: not a JSON results file ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
+        raise UsageProblem(f"{where}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UsageProblem(f"{where}: not a JSON results file (not UTF-8)") from None
+    except json.JSONDecodeError as exc:
         raise UsageProblem(
-            f'{path}: not a pytest-aicr results file (expected "schema": 1); '
-            "write one with --aicr-results"
+            f"{where}:{exc.lineno}: not a JSON results file ({exc.msg})"
+        ) from None
+    if (
+        not isinstance(data, dict)
+        or data.get("schema") != SCHEMA_VERSION
+        or not isinstance(data.get("variants"), dict)
+    ):
+        raise UsageProblem(
+            f'{where}: not a pytest-aicr results file (expected "schema": 1 and '
+            '"variants"); write one with --aicr-results'
         )
     return data

@@ -23,7 +23,6 @@ from pytest_aicr.accounting import key_figures, merge_stats
 from pytest_aicr.baseline import (
     compare_runs,
     compare_variant,
-    load_results,
     parse_max_drop,
 )
 from pytest_aicr.catalog import load_catalog
@@ -47,7 +46,12 @@ from pytest_aicr.matching import Embedder, similarity_matrix
 from pytest_aicr.options import Settings
 from pytest_aicr.outcome import Counts, score_item
 from pytest_aicr.prefetch import SHARDED, ChainPool, items_to_prefetch
-from pytest_aicr.results import RunSummary, build_summary, write_run_files
+from pytest_aicr.results import (
+    RunSummary,
+    build_summary,
+    read_results_file,
+    write_run_files,
+)
 from pytest_aicr.sampling import select_samples
 from pytest_aicr.scrubbing import forget, release_logging
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
@@ -100,7 +104,11 @@ class Evaluation:
 
     def _baseline(self) -> dict[str, Any] | None:
         if self.settings.baseline is not None:
-            return None if self.is_worker else load_results(self.settings.baseline)
+            return (
+                None
+                if self.is_worker
+                else read_results_file(self.settings.baseline, "baseline")
+            )
         if self.drop_rules and len(self.variants) < 2:
             raise ConfigError(
                 "--aicr-max-drop needs --aicr-baseline PATH (a results file), or a "

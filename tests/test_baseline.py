@@ -136,11 +136,11 @@ def test_unreadable_baseline_is_a_usage_error(
     bad.write_text('{"schema": 1,\n oops}', encoding="utf-8")
     outcome = _run(pytester, dataset, f"--aicr-baseline={bad}")
     assert outcome.ret == 4
-    assert "bad.json:2: not valid JSON" in outcome.stderr.str()
+    assert "bad.json:2: not a JSON results file" in outcome.stderr.str()
 
 
 def _run_data(name: str, metrics: dict[str, float | None]) -> dict[str, Any]:
-    return {"variants": {name: {"metrics": metrics}}, "samples": []}
+    return {"schema": 1, "variants": {name: {"metrics": metrics}}, "samples": []}
 
 
 def test_gate_on_an_undefined_metric_fails_and_says_why() -> None:
@@ -180,6 +180,6 @@ def test_bad_max_drop_is_rejected(text: str) -> None:
 def test_results_file_round_trips_as_a_baseline(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     path.write_text(json.dumps(_run_data("a", {"f1": 0.5})), encoding="utf-8")
-    from pytest_aicr.baseline import load_results
+    from pytest_aicr.results import read_results_file
 
-    assert load_results(path)["variants"]["a"]["metrics"]["f1"] == 0.5
+    assert read_results_file(path, "baseline")["variants"]["a"]["metrics"]["f1"] == 0.5

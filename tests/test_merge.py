@@ -118,7 +118,7 @@ def test_aicr_merge_refuses_with_status_4(
     assert main(["merge", str(path), str(path), "-o", str(tmp_path / "o.json")]) == 4
     assert "shard is given twice" in capsys.readouterr().err
     assert main(["merge", str(broken), "-o", str(tmp_path / "o.json")]) == 4
-    assert "broken.json: not a JSON results file" in capsys.readouterr().err
+    assert "broken.json:1: not a JSON results file" in capsys.readouterr().err
 
 
 def test_missing_shard_is_refused(runs: dict[str, dict[str, Any]]) -> None:
