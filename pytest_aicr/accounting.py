@@ -129,17 +129,24 @@ def key_figures(merged: Mapping[str, Any]) -> dict[str, Any]:
     """The results' ``keys`` section: per key label, counts and latency percentiles."""
     figures = {}
     for label, entry in sorted(merged.get("keys", {}).items()):
-        latencies = sorted(entry["latencies"])
+        latencies = sorted(round(seconds, 3) for seconds in entry["latencies"])
         figures[label] = {
             "requests": entry["requests"],
             "successes": entry["successes"],
             "failures": dict(sorted(entry["failures"].items())),
             "prompt_tokens": entry["prompt_tokens"],
             "completion_tokens": entry["completion_tokens"],
-            "latency_s": {f"p{p}": _percentile(latencies, p) for p in _PERCENTILES},
+            "latency_s": latency_percentiles(latencies),
+            "latencies_s": latencies,
             "waited_s": round(entry["waited_s"], 3),
         }
     return figures
+
+
+def latency_percentiles(latencies: Sequence[float]) -> dict[str, float | None]:
+    """p50/p90/p99 of call latencies; the list is kept so merged shards recompute."""
+    ordered = sorted(latencies)
+    return {f"p{p}": _percentile(ordered, p) for p in _PERCENTILES}
 
 
 def _percentile(ordered: Sequence[float], percent: int) -> float | None:

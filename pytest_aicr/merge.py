@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_aicr.accounting import latency_percentiles
 from pytest_aicr.errors import UsageProblem
 from pytest_aicr.ledger import LOST, NOT_RUN, missing_by_variant
 from pytest_aicr.results import (
@@ -99,7 +100,7 @@ def merge_results(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[st
         "variants": variants,
         "samples": samples,
         "gates": [],
-        "keys": _sum_trees([document.get("keys") or {} for _, document in documents]),
+        "keys": _merged_keys(documents),
         "run": run,
     }
 
@@ -171,6 +172,16 @@ def _merged_samples(
 def _source_key(sample: Mapping[str, Any]) -> tuple[str, int]:
     path, _, line = str(sample.get("source") or "").rpartition(":")
     return (path, int(line)) if line.isdigit() else (str(sample.get("source")), 0)
+
+
+def _merged_keys(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Per-key counters added up; latency percentiles recomputed from all calls."""
+    keys = _sum_trees([document.get("keys") or {} for _, document in documents])
+    for entry in keys.values():
+        if isinstance(entry, dict) and isinstance(entry.get("latencies_s"), list):
+            entry["latencies_s"] = sorted(entry["latencies_s"])
+            entry["latency_s"] = latency_percentiles(entry["latencies_s"])
+    return keys
 
 
 def _sum_trees(trees: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -154,13 +154,15 @@ def _errors(variants: Mapping[str, Any]) -> str:
 
 
 def _keys(keys: Mapping[str, Any]) -> str:
-    """Per-key statistics as given; a mapping of mappings becomes one table."""
+    """Per-key statistics (lists left out); a mapping of mappings is one table."""
     if not keys:
         return ""
     columns: list[str] = []
     for stats in keys.values():
         if isinstance(stats, Mapping):
-            columns.extend(c for c in stats if c not in columns)
+            columns.extend(
+                c for c in stats if c not in columns and not isinstance(stats[c], list)
+            )
     rows = [
         [
             label,

@@ -124,3 +124,38 @@ def test_aicr_merge_refuses_with_status_4(
 def test_missing_shard_is_refused(runs: dict[str, dict[str, Any]]) -> None:
     with pytest.raises(MergeRefused, match="shard 2/3 missing"):
         merge_results([("a", runs["s1"]), ("c", runs["s3"])])
+
+
+def test_merged_key_latencies_are_percentiles_of_all_calls(
+    runs: dict[str, dict[str, Any]],
+) -> None:
+    from pytest_aicr.accounting import key_figures
+
+    def with_key(run: dict[str, Any], latencies: list[float]) -> dict[str, Any]:
+        stats = {
+            "requests": len(latencies),
+            "successes": len(latencies),
+            "failures": {"429": 1},
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "latencies": latencies,
+            "waited_s": 1.0,
+        }
+        shard = copy.deepcopy(run)
+        shard["keys"] = key_figures({"keys": {"...abcd": stats}})
+        return shard
+
+    fast = [0.1] * 9 + [0.2]
+    slow = [2.0] * 10
+    merged = merge_results(
+        [
+            ("s1", with_key(runs["s1"], fast)),
+            ("s2", with_key(runs["s2"], slow)),
+            ("s3", with_key(runs["s3"], [])),
+        ]
+    )
+    [entry] = merged["keys"].values()
+    assert entry["requests"] == 20
+    assert entry["failures"] == {"429": 3}
+    assert entry["latency_s"] == {"p50": 0.2, "p90": 2.0, "p99": 2.0}
+    assert entry["latencies_s"] == sorted(fast + slow)
