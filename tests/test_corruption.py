@@ -32,17 +32,19 @@ def evaluate(
     dataset: Path,
     *args: str,
     workers: tuple[str, ...] = ("-p", "no:xdist"),
+    own_cache: bool = True,
 ) -> tuple[pytest.RunResult, dict[str, Any]]:
-    """One check-strategy run with its cache under the pytester folder."""
+    """One check-strategy run, its cache under the pytester folder if ``own_cache``."""
     results = pytester.path / "results.json"
     results.unlink(missing_ok=True)
+    cache = [f"--aicr-cache-dir={pytester.path / 'cache'}"] if own_cache else []
     outcome = pytester.runpytest(
         f"--aicr-dataset={dataset}",
         "--aicr-model=m",
         "--aicr-strategy=check",
         "--aicr-max-errors=1",
         f"--aicr-results={results}",
-        f"--aicr-cache-dir={pytester.path / 'cache'}",
+        *cache,
         *workers,
         *args,
     )

@@ -12,28 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_results
 from tests.fakeserver import FakeServer
-from tests.test_corruption import CHECK, assert_clean, counts_of
+from tests.test_corruption import CHECK, assert_clean, counts_of, evaluate
 from tests.test_end_to_end import SAMPLES, scripted
 
 
 def run_check(
     pytester: pytest.Pytester, *args: str
 ) -> tuple[pytest.RunResult, dict[str, object]]:
-    results = pytester.path / "results.json"
-    results.unlink(missing_ok=True)
-    outcome = pytester.runpytest(
-        f"--aicr-dataset={pytester.path / 'cases.jsonl'}",
-        "--aicr-model=m",
-        "--aicr-strategy=check",
-        "--aicr-max-errors=1",
-        f"--aicr-results={results}",
-        "-p",
-        "no:xdist",
-        *args,
-    )
-    return outcome, read_results(results) if results.exists() else {}
+    """A check-strategy run on ``cases.jsonl`` with the default cache place."""
+    return evaluate(pytester, pytester.path / "cases.jsonl", *args, own_cache=False)
 
 
 def test_a_cache_dir_that_cannot_be_created_leaves_the_run_going_without_it(
