@@ -8,6 +8,7 @@ folder must be created, which fails for every user alike.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,15 @@ import pytest
 from tests.fakeserver import FakeServer
 from tests.test_corruption import CHECK, assert_clean, counts_of, evaluate
 from tests.test_end_to_end import SAMPLES, scripted
+
+
+@pytest.fixture(autouse=True)
+def own_temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The key pool's fallback folder lands here, not in the machine's /tmp."""
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
 
 
 def run_check(
@@ -25,7 +35,11 @@ def run_check(
 
 
 def test_a_cache_dir_that_cannot_be_created_leaves_the_run_going_without_it(
-    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl
+    pytester: pytest.Pytester,
+    fake_server,
+    endpoint_env,
+    write_jsonl,
+    own_temporary_folder: Path,
 ) -> None:
     server: FakeServer = fake_server(scripted)
     endpoint_env(server)
@@ -47,6 +61,8 @@ def test_a_cache_dir_that_cannot_be_created_leaves_the_run_going_without_it(
             ]
         )
         assert outcome.stdout.str().count("answers not written") == 1
+        [fallback] = own_temporary_folder.glob("pytest-aicr-*")
+        assert (fallback / "keypool.sqlite3").is_file()
 
 
 def test_a_rootdir_where_nothing_can_be_created_still_runs(
