@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+NO_GATE_LINE = (
+    "no gate given (--min METRIC=VALUE, --max-drop METRIC=DELTA with --baseline): "
+    "only item errors and completeness are judged"
+)
+
+
 def run(args: argparse.Namespace) -> int:
     """Apply the gates, write the verdicts; exit 0 (pass), 1 (fail) or 4 (usage)."""
     if args.max_errors < 0:
@@ -77,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     verdicts += [verdict for c in comparisons for verdict in c.verdicts]
     errors = sum(int(fig.get("errors", 0)) for fig in document["variants"].values())
     lines = _report_lines(comparisons, verdicts, errors, args.max_errors)
+    if not verdicts:
+        lines.insert(0, NO_GATE_LINE)
     lines += incomplete_lines(document)
     sys.stdout.write("".join(f"{line}\n" for line in lines))
     failed = any(not v.passed for v in verdicts) or errors > args.max_errors

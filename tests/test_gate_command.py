@@ -78,6 +78,16 @@ def test_errors_above_the_limit_fail(
     assert "2 item error(s) tolerated" in capsys.readouterr().out
 
 
+def test_no_gate_says_what_is_judged(
+    small_results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main([*_args(small_results), "--max-errors=2"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("no gate given (--min METRIC=VALUE")
+    assert cli.main([*_args(small_results), "--max-errors=2", "--min=f1=0.4"]) == 0
+    assert "no gate given" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
