@@ -310,13 +310,17 @@ def _optional_text(row: RawRow, name: str) -> str | None:
 
 
 def _json_text(row: RawRow, name: str, value: Any) -> Any:
-    """Nested values arrive as JSON text from CSV and Excel cells."""
-    if not isinstance(value, str):
+    """Nested values arrive as JSON text from CSV and Excel cells.
+
+    Only text that opens like JSON (``[`` or ``{``) is decoded; anything else is
+    returned for the caller to refuse with the shape it expects.
+    """
+    if not isinstance(value, str) or value.lstrip()[:1] not in ("[", "{"):
         return value
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        _fail(row, name, f"JSON text in this cell ({exc.msg})", value)
+        _fail(row, name, f"a list or object written as JSON ({exc.msg})", value)
 
 
 def _stage_mapping(row: RawRow, name: str, kind: type) -> dict[str, Any]:

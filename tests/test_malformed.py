@@ -11,6 +11,7 @@ from pytest_aicr import cli
 CORPUS = Path(__file__).parent / "data" / "malformed"
 LABELS = "expected 0 (helpful), 1 (not helpful), 2 (no change needed)"
 JSON_TOP = "the file must hold one JSON array of records"
+AS_JSON = "expected a list or object written as JSON"
 NO_RECORDS = "the dataset holds no records"
 YAML_SYNTAX = "not valid YAML"
 
@@ -21,8 +22,8 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "csv_extra_cells.csv": (3, "but the header names 4 columns"),
     "csv_header_only.csv": (1, NO_RECORDS),
     "csv_multiline_cell_bad_label.csv": (5, "field `is_like`"),
-    "csv_outputs_bad_json.csv": (2, "field `outputs`: expected JSON text"),
-    "csv_params_bad_json.csv": (2, "field `params`: expected JSON text"),
+    "csv_outputs_bad_json.csv": (2, f"field `outputs`: {AS_JSON}"),
+    "csv_params_bad_json.csv": (2, f"field `params`: {AS_JSON}"),
     "csv_text_after_quote.csv": (2, "not valid CSV"),
     "csv_unclosed_quote.csv": (3, "unexpected end of data"),
     "csv_unnamed_column.csv": (1, "column 2 of the header has no name"),
@@ -58,6 +59,7 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "jsonl_models_unknown_stage.jsonl": (1, "field `models`"),
     "jsonl_output_blank.jsonl": (3, "field `output`"),
     "jsonl_outputs_entry_scalar.jsonl": (1, "field `outputs[1]`"),
+    "jsonl_outputs_text.jsonl": (1, "`outputs`: expected a list of {output, is_like}"),
     "jsonl_outputs_object.jsonl": (1, "field `outputs`: expected a list"),
     "jsonl_params_not_object.jsonl": (1, "field `params`"),
     "jsonl_priority_disagrees.jsonl": (2, "expected 1 as at"),
