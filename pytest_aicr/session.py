@@ -367,12 +367,16 @@ class Evaluation:
         """Wake callers waiting for a key, cancel chains not started, close store.
 
         After Ctrl-C, chains still running are not waited for: their threads end
-        with the process, and an answer that landed is already in the cache.
+        with the process, and an answer that landed is already in the cache. Only
+        an embedding in progress is waited for (bounded), as exiting inside torch
+        aborts the process.
         """
         if self._key_pool is not None:
             self._key_pool.stop()
         if self._chains is not None:
             self._chains.stop(wait=wait)
+            if not wait:
+                self._embedder.shut()
         if self._key_store is not None:
             self._key_store.close()
 
