@@ -54,6 +54,7 @@ from pytest_aicr.results import (
 )
 from pytest_aicr.sampling import select_samples
 from pytest_aicr.scrubbing import forget, release_logging
+from pytest_aicr.termination import TermAsInterrupt
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
 
 CALLS_KEY = "aicr_calls"
@@ -84,6 +85,7 @@ class Evaluation:
         self.other_failures = 0
         self.worker_calls: list[dict[str, Any]] = []
         self.summary: RunSummary | None = None
+        self._sigterm = TermAsInterrupt()
 
     # planning
 
@@ -254,6 +256,10 @@ class Evaluation:
 
     # hooks
 
+    def pytest_sessionstart(self) -> None:
+        """From here on, SIGTERM stops the run as Ctrl-C does."""
+        self._sigterm.install()
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
         """Start this process's chains before pytest reaches their items (DESIGN 7)."""
@@ -416,7 +422,8 @@ class Evaluation:
             session.exitstatus = pytest.ExitCode.OK
 
     def pytest_unconfigure(self) -> None:
-        """The run is over: log records are made as before, secrets forgotten."""
+        """The run is over: SIGTERM, log records as before; secrets forgotten."""
+        self._sigterm.restore()
         release_logging()
         forget()
 
