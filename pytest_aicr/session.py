@@ -84,6 +84,7 @@ class Evaluation:
         self.records: list[dict[str, Any]] = []
         self.other_failures = 0
         self.worker_calls: list[dict[str, Any]] = []
+        self.calls_lost: list[str] = []
         self.summary: RunSummary | None = None
         self._sigterm = TermAsInterrupt()
 
@@ -330,10 +331,16 @@ class Evaluation:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """Keep the call statistics a finished xdist worker sent."""
+        """Keep the call statistics a finished xdist worker sent.
+
+        A worker that died sends none: its calls are missing from the key and
+        cache figures, which then say so.
+        """
         calls = (getattr(node, "workeroutput", None) or {}).get(CALLS_KEY)
         if isinstance(calls, dict):
             self.worker_calls.append(calls)
+        elif error is not None:
+            self.calls_lost.append(str(node.workerinput["workerid"]))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -365,6 +372,8 @@ class Evaluation:
             "breaker": calls["breaker"],
             "notes": calls["notes"],
         }
+        if self.calls_lost:
+            self.summary.run["calls"]["partial"] = sorted(self.calls_lost)
         self._compare(self.summary)
         self.summary.problems.extend(write_run_files(self.summary, self.settings))
         self._set_exit_status(session, self.summary)
