@@ -179,6 +179,11 @@ def call_lines(keys: Mapping[str, Any], calls: Mapping[str, Any]) -> list[str]:
     for event in calls.get("breaker") or []:
         lines.append(_breaker_line(event))
     lines.extend(calls.get("notes") or [])
+    if calls.get("partial"):
+        lines.append(
+            "key and cache figures are partial: the calls of crashed worker(s) "
+            f"{', '.join(calls['partial'])} are not counted"
+        )
     return lines
 
 

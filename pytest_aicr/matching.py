@@ -22,12 +22,18 @@ log = logging.getLogger("pytest_aicr")
 
 DEFAULT_THRESHOLD = 0.6
 _CACHE_SIZE = 20_000
+SHUT_WITHIN = 10.0
 
 Vectors = NDArray[np.float32]
 
 
 class Embedder:
-    """Embeds texts with the packaged MiniLM model; thread-safe, lazily loaded."""
+    """Embeds texts with the packaged MiniLM model; thread-safe, lazily loaded.
+
+    A process that exits while a daemon thread is inside torch aborts (the thread
+    is unwound through C++ code that does not allow it), so an interrupted run
+    calls :meth:`shut` to wait for the embedding in progress and let no other start.
+    """
 
     def __init__(self, cache_size: int = _CACHE_SIZE) -> None:
         self._model: Any = None
@@ -57,6 +63,17 @@ class Embedder:
                     known[text] = np.asarray(vector, dtype=np.float32)
                     self._remember(text, known[text])
         return np.vstack([known[text] for text in texts])
+
+    def shut(self, timeout: float = SHUT_WITHIN) -> bool:
+        """Wait up to ``timeout`` s for the embedding in progress, then hold the lock.
+
+        Every later :meth:`embed` blocks for good, so no thread enters torch while
+        the process exits. False when the embedding in progress did not end in time.
+        """
+        shut = self._lock.acquire(timeout=timeout)
+        if not shut:
+            log.warning("an embedding still running after %.0f s at exit", timeout)
+        return shut
 
     def _remember(self, text: str, vector: Vectors) -> None:
         self._cache[text] = vector

@@ -54,6 +54,7 @@ from pytest_aicr.results import (
 )
 from pytest_aicr.sampling import select_samples
 from pytest_aicr.scrubbing import forget, release_logging
+from pytest_aicr.termination import TermAsInterrupt
 from pytest_aicr.variants import Variant, build_variants, variants_from_config
 
 CALLS_KEY = "aicr_calls"
@@ -83,7 +84,9 @@ class Evaluation:
         self.records: list[dict[str, Any]] = []
         self.other_failures = 0
         self.worker_calls: list[dict[str, Any]] = []
+        self.calls_lost: list[str] = []
         self.summary: RunSummary | None = None
+        self._sigterm = TermAsInterrupt()
 
     # planning
 
@@ -254,6 +257,10 @@ class Evaluation:
 
     # hooks
 
+    def pytest_sessionstart(self) -> None:
+        """From here on, SIGTERM stops the run as Ctrl-C does."""
+        self._sigterm.install()
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
         """Start this process's chains before pytest reaches their items (DESIGN 7)."""
@@ -324,10 +331,16 @@ class Evaluation:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """Keep the call statistics a finished xdist worker sent."""
+        """Keep the call statistics a finished xdist worker sent.
+
+        A worker that died sends none: its calls are missing from the key and
+        cache figures, which then say so.
+        """
         calls = (getattr(node, "workeroutput", None) or {}).get(CALLS_KEY)
         if isinstance(calls, dict):
             self.worker_calls.append(calls)
+        elif error is not None:
+            self.calls_lost.append(str(node.workerinput["workerid"]))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -359,6 +372,8 @@ class Evaluation:
             "breaker": calls["breaker"],
             "notes": calls["notes"],
         }
+        if self.calls_lost:
+            self.summary.run["calls"]["partial"] = sorted(self.calls_lost)
         self._compare(self.summary)
         self.summary.problems.extend(write_run_files(self.summary, self.settings))
         self._set_exit_status(session, self.summary)
@@ -367,12 +382,16 @@ class Evaluation:
         """Wake callers waiting for a key, cancel chains not started, close store.
 
         After Ctrl-C, chains still running are not waited for: their threads end
-        with the process, and an answer that landed is already in the cache.
+        with the process, and an answer that landed is already in the cache. Only
+        an embedding in progress is waited for (bounded), as exiting inside torch
+        aborts the process.
         """
         if self._key_pool is not None:
             self._key_pool.stop()
         if self._chains is not None:
             self._chains.stop(wait=wait)
+            if not wait:
+                self._embedder.shut()
         if self._key_store is not None:
             self._key_store.close()
 
@@ -412,7 +431,8 @@ class Evaluation:
             session.exitstatus = pytest.ExitCode.OK
 
     def pytest_unconfigure(self) -> None:
-        """The run is over: log records are made as before, secrets forgotten."""
+        """The run is over: SIGTERM, log records as before; secrets forgotten."""
+        self._sigterm.restore()
         release_logging()
         forget()
 

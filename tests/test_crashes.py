@@ -123,6 +123,12 @@ def test_a_dead_worker_loses_only_its_item_and_a_rerun_finishes_it(
             f"lost with a crashed worker (1): {VICTIM} [{VARIANT}]",
         ]
     )
+    # the dead worker sent no call statistics: the figures say they are partial
+    (dead,) = data["run"]["calls"]["partial"]
+    assert dead.startswith("gw")
+    first.stdout.fnmatch_lines(
+        [f"key and cache figures are partial: the calls of crashed worker(s) {dead} *"]
+    )
 
     _judged_incomplete_by_the_commands(results, capsys)
 

@@ -9,6 +9,7 @@ too) has ended within a bound, then runs the same command again.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,10 @@ def _group_alive(group: int) -> list[int]:
         if int(fields[2]) == group and fields[0] != "Z":
             alive.append(int(stat.parent.name))
     return alive
+
+
+def _group_ended(group: int) -> bool:
+    return not _group_alive(group)
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
@@ -194,3 +200,86 @@ def test_ctrl_c_keeps_finished_items_and_a_rerun_completes(
     assert HELD in asked
     assert set(asked) <= set(not_run)
     assert len(asked) == len(set(asked))
+
+
+def _busy_embedding_reply(seen: Seen) -> Reply:
+    """Many comments, answered quickly, so some chain is always embedding."""
+    texts = [f"Comment {i} on the loop guard of {seen.prompt[-12:]}" for i in range(40)]
+    return Reply(content=json.dumps({"comments": [{"comment": t} for t in texts]}))
+
+
+@pytest.mark.parametrize(
+    ("stop", "mode", "runs"),
+    [
+        (signal.SIGINT, ["-p", "no:xdist"], 3),
+        (signal.SIGTERM, ["-p", "no:xdist"], 1),
+        (signal.SIGTERM, ["-n", "2"], 1),
+    ],
+    ids=["ctrl-c", "sigterm", "sigterm-xdist"],
+)
+def test_stopping_while_chains_embed_always_exits_2(
+    pytester: pytest.Pytester,
+    fake_server,
+    endpoint_env,
+    write_jsonl,
+    monkeypatch: pytest.MonkeyPatch,
+    stop: signal.Signals,
+    mode: list[str],
+    runs: int,
+) -> None:
+    """SIGINT or SIGTERM to the run's processes: exit 2, results kept, none left."""
+    server = fake_server(_busy_embedding_reply)
+    endpoint_env(server)
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(REPO), os.getenv("PYTHONPATH", "")])
+    )
+    outputs = [
+        {"output": f"Human comment {j} about the loop in sample {i}", "is_like": j % 3}
+        for i in range(40)
+        for j in range(20)
+    ]
+    samples = [
+        {"input_id": f"S{i}", "code": f"+x = {i} # S{i}", "outputs": outputs[i::40]}
+        for i in range(40)
+    ]
+    dataset = write_jsonl("cases.jsonl", samples)
+    for run in range(runs):
+        results = pytester.path / f"results{run}.json"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *mode,
+                f"--aicr-dataset={dataset}",
+                "--aicr-model=m",
+                f"--aicr-results={results}",
+                f"--aicr-cache-dir={pytester.path / f'cache{run}'}",
+            ],
+            cwd=pytester.path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        # four chains run at once: later requests mean the model is loaded and
+        # every chain thread is embedding an answer or about to
+        answered = _wait_for(lambda: len(server.seen) >= 8, 120)
+        os.killpg(process.pid, stop)
+        try:
+            output, _ = process.communicate(timeout=STOP_WITHIN + 30)
+            ended = _wait_for(partial(_group_ended, process.pid), STOP_WITHIN)
+        finally:
+            if _group_alive(process.pid):
+                os.killpg(process.pid, signal.SIGKILL)
+        assert answered, output
+        assert ended, output
+        assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+        assert "terminate called" not in output
+        assert "INCOMPLETE" in output
+        assert read_results(results)["complete"] is False
+        server.seen.clear()
