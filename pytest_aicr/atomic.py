@@ -18,6 +18,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from pytest_aicr.errors import UsageProblem
+
 
 def _creation_mode() -> int:
     """0666 less the process umask, read once (``os.umask`` can only be swapped)."""
@@ -53,6 +55,13 @@ def write_atomically(path: Path, data: bytes) -> str | None:
             os.unlink(temporary)
         return exc.strerror or str(exc)
     return None
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write an ``aicr`` command's output file, or raise a usage problem naming it."""
+    failure = write_atomically(path, data)
+    if failure is not None:
+        raise UsageProblem(f"{path}: cannot be written ({failure})")
 
 
 def _not_a_file(path: Path) -> str | None:

@@ -221,11 +221,16 @@ def write_run_files(summary: RunSummary, settings: Settings) -> list[str]:
 
 def write_json(path: Path, data: Mapping[str, Any]) -> str | None:
     """Write JSON whole or not at all; return a problem or None."""
-    text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
-    failure = write_atomically(path, (text + "\n").encode("utf-8"))
+    failure = write_atomically(path, results_bytes(data))
     if failure is not None:
         return f"results not written to {path}: {failure}"
     return None
+
+
+def results_bytes(data: Mapping[str, Any]) -> bytes:
+    """The results file's bytes: indented JSON, UTF-8, a final newline."""
+    text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
+    return (text + "\n").encode("utf-8")
 
 
 def read_results_file(path: Path, role: str = "") -> dict[str, Any]:

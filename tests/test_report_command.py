@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,27 @@ def test_unreadable_results_exit_4(
     missing = tmp_path / "missing.json"
     assert cli.main(["report", str(missing), "--html", str(tmp_path / "o.html")]) == 4
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_page_over_its_own_results_is_refused(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = results.read_bytes()
+    alias = results.parent / "." / results.name
+
+    assert cli.main(["report", str(results), "--html", str(alias)]) == 4
+
+    assert "would overwrite the results" in capsys.readouterr().err
+    assert results.read_bytes() == before
+
+
+def test_page_onto_a_fifo_is_refused(
+    results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "page.html"
+    os.mkfifo(out)
+
+    assert cli.main(["report", str(results), "--html", str(out)]) == 4
+
+    assert "is not a regular file" in capsys.readouterr().err
+    assert out.is_fifo()
