@@ -113,3 +113,31 @@ def test_page_onto_a_fifo_is_refused(
 
     assert "is not a regular file" in capsys.readouterr().err
     assert out.is_fifo()
+
+
+@pytest.mark.parametrize("command", ["report", "merge"])
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        ({"samples": "x"}, '"samples" is not a list'),
+        ({"samples": [{"junk": 1}]}, 'sample 0: no "input_id"'),
+        ({"variants": {"v": "x"}}, "variant 'v' has no \"metrics\" object"),
+    ],
+)
+def test_damaged_results_exit_4_naming_what_is_wrong(
+    results: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    damage: dict[str, Any],
+    named: str,
+) -> None:
+    document = json.loads(results.read_text(encoding="utf-8"))
+    document.update(damage)
+    results.write_text(json.dumps(document), encoding="utf-8")
+    out = str(tmp_path / "out")
+    output = ["--html", out] if command == "report" else ["-o", out]
+
+    assert cli.main([command, str(results), *output]) == 4
+
+    assert f"{results}: a damaged results file ({named})" in capsys.readouterr().err
