@@ -141,3 +141,25 @@ def test_damaged_results_exit_4_naming_what_is_wrong(
     assert cli.main([command, str(results), *output]) == 4
 
     assert f"{results}: a damaged results file ({named})" in capsys.readouterr().err
+
+
+def test_page_of_an_incomplete_run_says_so_and_lists_the_missing_items(
+    results: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "page.html"
+    assert cli.main(["report", str(results), "--html", str(out)]) == 0
+    assert "INCOMPLETE" not in out.read_text(encoding="utf-8")
+    document = json.loads(results.read_text(encoding="utf-8"))
+    document["complete"] = False
+    document["lost"] = [{"input_id": "LOST-1", "variant": "v", "nodeid": "a::L"}]
+    document["not_run"] = [{"input_id": "UNRUN-2", "variant": "v", "nodeid": "a::U"}]
+    results.write_text(json.dumps(document), encoding="utf-8")
+
+    assert cli.main(["report", str(results), "--html", str(out)]) == 0
+
+    page = Page()
+    page.feed(out.read_text(encoding="utf-8"))
+    text = " ".join(page.text)
+    assert "INCOMPLETE: 1 items lost, 1 not run" in text
+    assert "LOST-1" in text
+    assert "UNRUN-2" in text
