@@ -39,9 +39,15 @@ def read_config_file(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+        text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+        loaded = yaml.safe_load(text) or {}
     except OSError as exc:
         raise ConfigError(f"config {path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config {path}: byte {exc.start} (0x{exc.object[exc.start]:02x}) is not "
+            "UTF-8; save the file as UTF-8"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_aicr.atomic import write_output
 from pytest_aicr.configfile import add_config_argument, dataset_maps
 from pytest_aicr.dataset import COMMENT_PREFIX, Sample, load_samples
 from pytest_aicr.errors import DatasetError
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise DatasetError(f"{args.target}: the output would overwrite the input")
     field_map, labels = dataset_maps(args.config)
     samples = load_samples(args.source, field_map, labels)
-    writer(args.target, samples)
+    write_output(args.target, writer(args.target, samples))
     sys.stdout.write(f"{args.target}: {len(samples)} samples written\n")
     flagged = sum(sample.flagged for sample in samples)
     if flagged:
@@ -108,19 +110,18 @@ def _header(rows: Sequence[dict[str, str]]) -> list[str]:
     return list(dict.fromkeys(name for row in rows for name in row))
 
 
-def _write_jsonl(path: Path, samples: Sequence[Sample]) -> None:
-    with path.open("w", encoding="utf-8", newline="\n") as out:
-        for sample in samples:
-            out.write(json.dumps(grouped_record(sample), ensure_ascii=False) + "\n")
+def _render_jsonl(path: Path, samples: Sequence[Sample]) -> bytes:
+    lines = (json.dumps(grouped_record(s), ensure_ascii=False) + "\n" for s in samples)
+    return "".join(lines).encode("utf-8")
 
 
-def _write_json(path: Path, samples: Sequence[Sample]) -> None:
+def _render_json(path: Path, samples: Sequence[Sample]) -> bytes:
     records = [grouped_record(sample) for sample in samples]
     text = json.dumps(records, ensure_ascii=False, indent=1)
-    path.write_text(text + "\n", encoding="utf-8", newline="\n")
+    return (text + "\n").encode("utf-8")
 
 
-def _write_yaml(path: Path, samples: Sequence[Sample]) -> None:
+def _render_yaml(path: Path, samples: Sequence[Sample]) -> bytes:
     import yaml
 
     # multi-line text as literal blocks, which YAML keeps byte for byte
@@ -132,25 +133,23 @@ def _write_yaml(path: Path, samples: Sequence[Sample]) -> None:
 
     dumper.add_representer(str, text)
     records = [grouped_record(sample) for sample in samples]
-    path.write_text(
-        yaml.dump(
-            records, Dumper=dumper, allow_unicode=True, sort_keys=False, width=2**30
-        ),
-        encoding="utf-8",
-        newline="\n",
+    dumped: str = yaml.dump(
+        records, Dumper=dumper, allow_unicode=True, sort_keys=False, width=2**30
     )
+    return dumped.encode("utf-8")
 
 
-def _write_csv(path: Path, samples: Sequence[Sample]) -> None:
+def _render_csv(path: Path, samples: Sequence[Sample]) -> bytes:
     rows = table_rows(samples)
-    with path.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=_header(rows))
-        writer.writeheader()
-        writer.writerows(rows)
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=_header(rows))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
 
 
-def _write_xlsx(path: Path, samples: Sequence[Sample]) -> None:
-    from pytest_aicr.xlsx import write_xlsx
+def _render_xlsx(path: Path, samples: Sequence[Sample]) -> bytes:
+    from pytest_aicr.xlsx import xlsx_bytes
 
     rows = table_rows(samples)
     header = _header(rows)
@@ -162,14 +161,16 @@ def _write_xlsx(path: Path, samples: Sequence[Sample]) -> None:
                 f"characters, more than an .xlsx cell holds ({XLSX_CELL_LIMIT}); "
                 "convert to .jsonl instead"
             )
-    write_xlsx(path, header, [[row.get(name, "") for name in header] for row in rows])
+    return xlsx_bytes(
+        path, header, [[row.get(name, "") for name in header] for row in rows]
+    )
 
 
-_WRITERS: dict[str, Callable[[Path, Sequence[Sample]], None]] = {
-    ".jsonl": _write_jsonl,
-    ".json": _write_json,
-    ".yaml": _write_yaml,
-    ".yml": _write_yaml,
-    ".csv": _write_csv,
-    ".xlsx": _write_xlsx,
+_WRITERS: dict[str, Callable[[Path, Sequence[Sample]], bytes]] = {
+    ".jsonl": _render_jsonl,
+    ".json": _render_json,
+    ".yaml": _render_yaml,
+    ".yml": _render_yaml,
+    ".csv": _render_csv,
+    ".xlsx": _render_xlsx,
 }

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from pytest_aicr.accounting import latency_percentiles
+from pytest_aicr.atomic import write_output
 from pytest_aicr.errors import UsageProblem
 from pytest_aicr.ledger import LOST, NOT_RUN, missing_by_variant
 from pytest_aicr.results import (
     SCHEMA_VERSION,
     read_results_file,
+    results_bytes,
     variant_figures,
-    write_json,
 )
 
 # run.config entries that must agree between shards
@@ -45,9 +46,7 @@ def run(args: argparse.Namespace) -> int:
     """Merge the shards and write the merged results; exit status 0 or 4."""
     documents = [(str(path), read_results_file(path)) for path in args.results]
     merged = merge_results(documents)
-    problem = write_json(args.output, merged)
-    if problem is not None:
-        raise UsageProblem(problem)
+    write_output(args.output, results_bytes(merged))
     samples = len(merged["samples"])
     sys.stdout.write(
         f"merged {len(documents)} files, {samples} samples, into {args.output}\n"

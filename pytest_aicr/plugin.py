@@ -7,6 +7,8 @@ is built and registered; it owns collection, running and judging.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,6 +24,28 @@ EVALUATION_KEY = pytest.StashKey["object"]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the ``--aicr-*`` options."""
     add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """An ``--html`` path with a file where a folder must be is a usage error.
+
+    pytest-html makes the report's folders while it is configured and would crash
+    there; this says which path is in the way before anything runs.
+    """
+    given = config.getoption("htmlpath", None)
+    if not given or not config.pluginmanager.hasplugin("html"):
+        return
+    report = Path.cwd() / Path(os.path.expandvars(given)).expanduser()
+    folders = [report.parent, *report.parent.parents]
+    if not config.getoption("self_contained_html", False):
+        folders.insert(0, report.parent / "assets")
+    for folder in folders:
+        if folder.exists() and not folder.is_dir():
+            raise pytest.UsageError(
+                f"--html {given}: {folder} is a file where a folder must be; "
+                "give a report path in a folder"
+            )
 
 
 @pytest.hookimpl(trylast=True)

@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from pytest_aicr.atomic import write_output
 from pytest_aicr.errors import UsageProblem
 from pytest_aicr.report_html import outcome_label, stage_changes
 from pytest_aicr.results import read_results_file
@@ -32,13 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the page; exit status 0, or 4 when input or output is unusable."""
+    if args.html.resolve() == args.results.resolve():
+        raise UsageProblem(f"{args.html}: the page would overwrite the results")
     document = read_results_file(args.results)
     page = render_page(document, title=args.results.name)
-    try:
-        args.html.parent.mkdir(parents=True, exist_ok=True)
-        args.html.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise UsageProblem(f"{args.html}: cannot be written ({exc.strerror})") from None
+    write_output(args.html, page.encode("utf-8"))
     samples = len(document.get("samples") or [])
     sys.stdout.write(f"report of {samples} samples written to {args.html}\n")
     return 0

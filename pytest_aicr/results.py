@@ -20,7 +20,7 @@ from pytest_aicr.gates import GateVerdict
 from pytest_aicr.ledger import LOST, NOT_RUN, missing_by_variant
 from pytest_aicr.metrics import bootstrap_intervals, compute_metrics
 from pytest_aicr.options import Settings
-from pytest_aicr.outcome import Counts
+from pytest_aicr.outcome import COUNT_NAMES, Counts
 from pytest_aicr.stages import stage_figures
 from pytest_aicr.variants import Variant
 
@@ -221,11 +221,16 @@ def write_run_files(summary: RunSummary, settings: Settings) -> list[str]:
 
 def write_json(path: Path, data: Mapping[str, Any]) -> str | None:
     """Write JSON whole or not at all; return a problem or None."""
-    text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
-    failure = write_atomically(path, (text + "\n").encode("utf-8"))
+    failure = write_atomically(path, results_bytes(data))
     if failure is not None:
         return f"results not written to {path}: {failure}"
     return None
+
+
+def results_bytes(data: Mapping[str, Any]) -> bytes:
+    """The results file's bytes: indented JSON, UTF-8, a final newline."""
+    text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
+    return (text + "\n").encode("utf-8")
 
 
 def read_results_file(path: Path, role: str = "") -> dict[str, Any]:
@@ -255,4 +260,51 @@ def read_results_file(path: Path, role: str = "") -> dict[str, Any]:
             f'{where}: not a pytest-aicr results file (expected "schema": 1 and '
             '"variants"); write one with --aicr-results'
         )
+    damage = _damage(data)
+    if damage is not None:
+        raise UsageProblem(
+            f"{where}: a damaged results file ({damage}); write it again with "
+            "--aicr-results or aicr merge"
+        )
     return data
+
+
+def _damage(data: Mapping[str, Any]) -> str | None:
+    """What in a results file's structure its readers could not use, or None."""
+    for name, figures in data["variants"].items():
+        metrics = figures.get("metrics") if isinstance(figures, dict) else None
+        if not isinstance(metrics, dict):
+            return f'variant {name!r} has no "metrics" object'
+    samples = data.get("samples", [])
+    if not isinstance(samples, list):
+        return '"samples" is not a list'
+    for index, sample in enumerate(samples):
+        problem = _sample_damage(sample)
+        if problem is not None:
+            return f"sample {index}: {problem}"
+    run = data.get("run", {})
+    if not isinstance(run, dict) or not isinstance(run.get("config", {}), dict):
+        return '"run" is not an object with a "config" object'
+    return None
+
+
+def _sample_damage(sample: Any) -> str | None:
+    if not isinstance(sample, dict):
+        return "not an object"
+    for name in ("input_id", "variant", "status"):
+        if sample.get(name) is None:
+            return f'no "{name}"'
+    counts = sample.get("counts")
+    if sample["status"] == "ok" and not (
+        isinstance(counts, dict)
+        and set(counts) <= set(COUNT_NAMES)
+        and all(isinstance(v, int) for v in counts.values())
+    ):
+        return '"counts" is not an object of whole numbers'
+    if sample["status"] == "error" and not isinstance(sample.get("error"), dict):
+        return '"error" is not an object'
+    for name in ("predicted", "matches"):
+        listed = sample.get(name) or []
+        if not (isinstance(listed, list) and all(isinstance(e, dict) for e in listed)):
+            return f'"{name}" is not a list of objects'
+    return None

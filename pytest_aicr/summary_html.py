@@ -45,6 +45,7 @@ def summary_section(data: Mapping[str, Any]) -> str:
     variants = data.get("variants") or {}
     parts = [STYLE, '<div class="aicr" id="aicr-summary">']
     parts.append("<h2>AI code review evaluation</h2>")
+    parts.append(_incomplete(data))
     parts.append(_metric_table(variants))
     parts.append(_stage_tables(variants))
     parts.append(_gates(data.get("gates") or []))
@@ -54,6 +55,24 @@ def summary_section(data: Mapping[str, Any]) -> str:
     parts.append(_charts(data))
     parts.append("</div>")
     return "".join(part for part in parts if part)
+
+
+def _incomplete(data: Mapping[str, Any]) -> str:
+    """A warning and the list of the items that were lost or never run."""
+    if data.get("complete") is not False:
+        return ""
+    missing = [
+        (state, entry.get("input_id"), entry.get("variant"), entry.get("nodeid"))
+        for state, key in (("lost", "lost"), ("not run", "not_run"))
+        for entry in data.get(key) or []
+        if isinstance(entry, Mapping)
+    ]
+    lost = sum(row[0] == "lost" for row in missing)
+    return (
+        f'<p class="fail" id="aicr-incomplete">INCOMPLETE: {lost} items lost, '
+        f"{len(missing) - lost} not run; the figures cover only the items scored.</p>"
+        + table(["state", "input_id", "variant", "test"], missing)
+    )
 
 
 def _metric_table(variants: Mapping[str, Any]) -> str:

@@ -85,10 +85,13 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def write_xlsx(
+def xlsx_bytes(
     path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]
-) -> None:
-    """Write text cells to a one-sheet workbook; text is never taken for a formula."""
+) -> bytes:
+    """Text cells as a one-sheet workbook; text is never taken for a formula.
+
+    ``path`` only names the file in the messages.
+    """
     import openpyxl
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -115,4 +118,6 @@ def write_xlsx(
                 cell.data_type = "s"
             cells.append(cell)
         sheet.append(cells)
-    book.save(path)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

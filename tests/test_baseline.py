@@ -183,3 +183,32 @@ def test_results_file_round_trips_as_a_baseline(tmp_path: Path) -> None:
     from pytest_aicr.results import read_results_file
 
     assert read_results_file(path, "baseline")["variants"]["a"]["metrics"]["f1"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        ({"samples": "x"}, '"samples" is not a list'),
+        ({"sample": {"junk": 1}}, 'sample 2: no "input_id"'),
+    ],
+)
+def test_damaged_baseline_is_a_usage_error_before_the_run(
+    pytester: pytest.Pytester, baseline, damage: dict[str, Any], named: str
+) -> None:
+    dataset, path = baseline
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if "sample" in damage:
+        document["samples"][2] = damage["sample"]
+    else:
+        document.update(damage)
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+    outcome = _run(
+        pytester, dataset, f"--aicr-baseline={path}", "--aicr-max-drop=f1=0.01"
+    )
+
+    assert outcome.ret == 4
+    err = outcome.stderr.str()
+    assert f"baseline {path}: a damaged results file ({named})" in err
+    assert "Traceback" not in err + outcome.stdout.str()
+    outcome.stdout.no_fnmatch_line("*passed*")

@@ -171,3 +171,46 @@ def test_command_line_mistakes_exit_4(
         cli.main(argv)
     assert caught.value.code == cli.USAGE_ERROR
     assert "error:" in capsys.readouterr().err
+
+
+def test_convert_into_a_path_below_a_file_exits_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "d.jsonl"
+    blocker.write_text("x\n")
+    target = blocker / "x.csv"
+
+    assert cli.main(["convert", str(CRSCORE), str(target)]) == 4
+
+    err = capsys.readouterr().err
+    assert f"aicr convert: error: {target}: cannot be written" in err
+    assert blocker.read_text() == "x\n"
+
+
+def test_convert_onto_a_full_disk_exits_4_and_keeps_the_old_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "out.jsonl"
+    target.write_text("old\n")
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert cli.main(["convert", str(CRSCORE), str(target)]) == 4
+
+    assert "No space left on device" in capsys.readouterr().err
+    assert target.read_text() == "old\n"
+    assert os.listdir(tmp_path) == ["out.jsonl"]
+
+
+def test_convert_refuses_to_replace_a_fifo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "out.jsonl"
+    os.mkfifo(target)
+
+    assert cli.main(["convert", str(CRSCORE), str(target)]) == 4
+
+    assert "is not a regular file" in capsys.readouterr().err
+    assert target.is_fifo()

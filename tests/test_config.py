@@ -99,3 +99,29 @@ def test_gate_from_yaml_fails_the_run(
     outcome = pytester.runpytest(f"--aicr-dataset={dataset}", "-p", "no:xdist")
     assert outcome.ret == 1
     outcome.stdout.fnmatch_lines(["*gate FAILED: f1 = * < 0.99 for check@m*"])
+
+
+def test_config_with_a_byte_that_is_not_utf8_is_a_usage_error(
+    pytester: pytest.Pytester, dataset: Path
+) -> None:
+    (pytester.path / "aicr.yaml").write_bytes(b"\xef\xbb\xbfsimilarity: 0.5 # \xff\n")
+
+    outcome = pytester.runpytest(f"--aicr-dataset={dataset}", "-p", "no:xdist")
+
+    assert outcome.ret == 4
+    err = outcome.stderr.str()
+    assert "aicr.yaml: byte 21 (0xff) is not UTF-8" in err
+    assert "INTERNALERROR" not in err + outcome.stdout.str()
+
+
+def test_aicr_validate_names_the_byte_that_is_not_utf8(
+    tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_aicr import cli
+
+    config = tmp_path / "aicr.yaml"
+    config.write_bytes(b"fields:\n  id: \xff\n")
+
+    assert cli.main(["validate", str(dataset), "--config", str(config)]) == 4
+
+    assert "byte 14 (0xff) is not UTF-8" in capsys.readouterr().err

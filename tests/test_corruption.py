@@ -382,3 +382,38 @@ def test_a_key_pool_whose_folder_became_a_file_fails_once_then_at_once(
         store.reserve(["k"])
     assert time.monotonic() - started < 0.1
     store.close()
+
+
+def test_results_and_workbook_paths_that_are_not_files_are_left_alone(
+    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl
+) -> None:
+    import os
+    import stat
+
+    endpoint_env(fake_server(scripted))
+    dataset = write_jsonl("cases.jsonl", SAMPLES)
+    results, xlsx = pytester.path / "results.json", pytester.path / "out.xlsx"
+    os.mkfifo(results)
+    try:
+        os.mknod(xlsx, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except OSError as exc:
+        pytest.skip(f"cannot make a device node here: {exc}")
+
+    outcome = pytester.runpytest(
+        f"--aicr-dataset={dataset}",
+        "--aicr-model=m",
+        f"--aicr-results={results}",
+        f"--aicr-xlsx={xlsx}",
+        "-p",
+        "no:xdist",
+    )
+
+    assert outcome.ret == pytest.ExitCode.TESTS_FAILED
+    outcome.stdout.fnmatch_lines(
+        [
+            f"results not written to {results}: {results} is not a regular file*",
+            f"workbook not written to {xlsx}: {xlsx} is not a regular file*",
+        ]
+    )
+    assert results.is_fifo()
+    assert stat.S_ISCHR(os.lstat(xlsx).st_mode)

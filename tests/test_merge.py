@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,19 @@ def test_merged_key_latencies_are_percentiles_of_all_calls(
     assert entry["failures"] == {"429": 3}
     assert entry["latency_s"] == {"p50": 0.2, "p90": 2.0, "p99": 2.0}
     assert entry["latencies_s"] == sorted(fast + slow)
+
+
+def test_aicr_merge_onto_a_fifo_is_refused(
+    runs: dict[str, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_aicr.cli import main
+
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(runs["whole"]))
+    out = tmp_path / "merged.json"
+    os.mkfifo(out)
+
+    assert main(["merge", str(path), "-o", str(out)]) == 4
+
+    assert "is not a regular file" in capsys.readouterr().err
+    assert out.is_fifo()

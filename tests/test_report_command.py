@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,77 @@ def test_unreadable_results_exit_4(
     missing = tmp_path / "missing.json"
     assert cli.main(["report", str(missing), "--html", str(tmp_path / "o.html")]) == 4
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_page_over_its_own_results_is_refused(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = results.read_bytes()
+    alias = results.parent / "." / results.name
+
+    assert cli.main(["report", str(results), "--html", str(alias)]) == 4
+
+    assert "would overwrite the results" in capsys.readouterr().err
+    assert results.read_bytes() == before
+
+
+def test_page_onto_a_fifo_is_refused(
+    results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "page.html"
+    os.mkfifo(out)
+
+    assert cli.main(["report", str(results), "--html", str(out)]) == 4
+
+    assert "is not a regular file" in capsys.readouterr().err
+    assert out.is_fifo()
+
+
+@pytest.mark.parametrize("command", ["report", "merge"])
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        ({"samples": "x"}, '"samples" is not a list'),
+        ({"samples": [{"junk": 1}]}, 'sample 0: no "input_id"'),
+        ({"variants": {"v": "x"}}, "variant 'v' has no \"metrics\" object"),
+    ],
+)
+def test_damaged_results_exit_4_naming_what_is_wrong(
+    results: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    damage: dict[str, Any],
+    named: str,
+) -> None:
+    document = json.loads(results.read_text(encoding="utf-8"))
+    document.update(damage)
+    results.write_text(json.dumps(document), encoding="utf-8")
+    out = str(tmp_path / "out")
+    output = ["--html", out] if command == "report" else ["-o", out]
+
+    assert cli.main([command, str(results), *output]) == 4
+
+    assert f"{results}: a damaged results file ({named})" in capsys.readouterr().err
+
+
+def test_page_of_an_incomplete_run_says_so_and_lists_the_missing_items(
+    results: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "page.html"
+    assert cli.main(["report", str(results), "--html", str(out)]) == 0
+    assert "INCOMPLETE" not in out.read_text(encoding="utf-8")
+    document = json.loads(results.read_text(encoding="utf-8"))
+    document["complete"] = False
+    document["lost"] = [{"input_id": "LOST-1", "variant": "v", "nodeid": "a::L"}]
+    document["not_run"] = [{"input_id": "UNRUN-2", "variant": "v", "nodeid": "a::U"}]
+    results.write_text(json.dumps(document), encoding="utf-8")
+
+    assert cli.main(["report", str(results), "--html", str(out)]) == 0
+
+    page = Page()
+    page.feed(out.read_text(encoding="utf-8"))
+    text = " ".join(page.text)
+    assert "INCOMPLETE: 1 items lost, 1 not run" in text
+    assert "LOST-1" in text
+    assert "UNRUN-2" in text

@@ -204,3 +204,23 @@ def test_no_report_section_without_html(
         f"--aicr-dataset={dataset}", "--aicr-model=m", "-p", "no:html", "-p", "no:xdist"
     )
     assert outcome.ret == 0, outcome.stdout.str()
+
+
+@pytest.mark.parametrize("where", ["parent", "assets"])
+def test_html_path_below_a_file_is_a_usage_error_at_start(
+    pytester: pytest.Pytester, write_jsonl, where: str
+) -> None:
+    dataset = write_jsonl("cases.jsonl", SAMPLES[:1])
+    blocker = pytester.path / ("out" if where == "parent" else "assets")
+    blocker.write_text("x")
+    report = blocker / "r.html" if where == "parent" else pytester.path / "r.html"
+
+    outcome = pytester.runpytest(
+        f"--aicr-dataset={dataset}", f"--html={report}", "-p", "no:xdist"
+    )
+
+    assert outcome.ret == 4
+    err = outcome.stderr.str()
+    assert f"{blocker} is a file where a folder must be" in err
+    assert "INTERNALERROR" not in err + outcome.stdout.str()
+    assert blocker.read_text() == "x"
