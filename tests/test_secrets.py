@@ -286,6 +286,13 @@ def test_url_secrets_are_the_credentials_and_key_like_query_values() -> None:
     assert url_secrets("http://127.0.0.1:8000/v1") == {}
 
 
+@pytest.mark.parametrize("host", ["[::1", "[::1]:port", "[not-an-ip]"])
+def test_url_secrets_of_a_url_that_does_not_parse(host: str) -> None:
+    found = url_secrets(f"http://aicr:{URL_SECRET}@{host}/v1?api-key=query-secret-1234")
+    assert found[URL_SECRET] == found[BASIC] == "...b650"
+    assert found["query-secret-1234"] == "...1234"
+
+
 def test_a_stage_error_is_stored_and_shown_scrubbed(known_key: str) -> None:
     error = BadRequest(f"gateway said: bad key {known_key}", stage="check", status=400)
     assert error.as_record()["message"] == "gateway said: bad key ...ok01"
@@ -406,3 +413,26 @@ def test_a_key_no_header_can_carry_is_a_usage_error_naming_it_masked(
     if '"' in bad or "\\" in bad:
         assert bad[-4:] not in outcome.stderr.str()
     assert "Traceback" not in outcome.stderr.str() + outcome.stdout.str()
+
+
+def test_a_malformed_ipv6_base_url_is_a_usage_error(
+    pytester: pytest.Pytester, write_jsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AICR_BASE_URL", f"http://aicr:{URL_SECRET}@[::1/v1")
+    monkeypatch.setenv("AICR_API_KEYS", KEY_OK)
+    dataset = write_jsonl("cases.jsonl", SAMPLES[:1])
+
+    outcome = pytester.runpytest_subprocess(
+        f"--aicr-dataset={dataset}", "--aicr-model=m"
+    )
+
+    found = leaks([URL_SECRET, BASIC, KEY_OK], pytester.path, outcome)
+    assert not found, "\n".join(found)
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    outcome.stderr.fnmatch_lines(
+        [
+            "ERROR: endpoint http://...b650@[[]::1/v1 is not a usable URL "
+            "(Invalid IPv6 URL)*"
+        ]
+    )
+    assert "INTERNALERROR" not in outcome.stderr.str() + outcome.stdout.str()
