@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from pytest_aicr.accounting import CallStats
 from pytest_aicr.breaker import BreakerSettings, CircuitBreaker
@@ -199,8 +200,12 @@ def _make_client(settings: EndpointSettings) -> openai.OpenAI:
         raise ConfigError(
             "no endpoint: set --aicr-base-url, AICR_BASE_URL or OPENAI_BASE_URL"
         )
+    # a query on the base URL (Azure's api-version) belongs on every request, not
+    # in the middle of the path the SDK appends to
+    base, _, query = settings.base_url.partition("?")
     return openai.OpenAI(
-        base_url=settings.base_url,
+        base_url=base,
+        default_query=dict(parse_qsl(query.partition("#")[0], keep_blank_values=True)),
         api_key="unset",
         max_retries=0,
         timeout=settings.timeout,
