@@ -8,6 +8,8 @@ bounded timeout. HTTP failures become the error categories of DESIGN section 5.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -159,12 +161,15 @@ class ModelGateway:
 
         client = self._openai().with_options(api_key=key.secret)
         params = dict(params)
-        extra_body = params.pop("extra_body", None)
+        extra_body = dict(params.pop("extra_body", None) or {})
+        # the SDK refuses names it does not know (top_k): they go in the body as is
+        for name in set(params) - _sdk_params():
+            extra_body[name] = params.pop(name)
         try:
             raw = client.chat.completions.with_raw_response.create(
                 model=request.model,
                 messages=list(request.messages),  # type: ignore[arg-type]
-                extra_body=extra_body,
+                extra_body=extra_body or None,
                 **params,
             )
         except openai.APITimeoutError:
@@ -191,6 +196,14 @@ class ModelGateway:
         except Exception:  # a body that cannot be read is no reason to fail differently
             return ""
         return shorten(text, _MESSAGE_LENGTH)
+
+
+@functools.cache
+def _sdk_params() -> frozenset[str]:
+    """The request fields the SDK's ``create`` takes as keyword arguments."""
+    from openai.resources.chat.completions import Completions
+
+    return frozenset(inspect.signature(Completions.create).parameters)
 
 
 def _make_client(settings: EndpointSettings) -> openai.OpenAI:

@@ -31,7 +31,15 @@ COMMENT_PREFIX = "output."
 _NEW_PATH = re.compile(r"^\+\+\+ (?:b/)?(\S+)", re.MULTILINE)
 _KNOWN_FIELDS = frozenset(FIELD_NAMES)
 RESERVED_PARAMS = frozenset(
-    {"model", "messages", "stream", "stream_options", "extra_headers", "extra_query"}
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "extra_headers",
+        "extra_query",
+        "timeout",
+    }
 )
 """Request fields the client sets itself; a ``params`` entry may not name them."""
 _SAMPLE_SETTINGS = ("language", "file", "models", "params", "priority")

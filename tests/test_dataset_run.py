@@ -72,3 +72,17 @@ def test_params_that_set_what_the_run_sets_stop_the_run_at_start(
     )
     outcome.stderr.fnmatch_lines([expected])
     assert "Traceback" not in outcome.stderr.str() + outcome.stdout.str()
+
+
+def test_params_the_sdk_does_not_know_are_sent_in_the_body(
+    pytester: pytest.Pytester, fake_server, endpoint_env, write_jsonl
+) -> None:
+    server = fake_server(lambda seen: Reply())
+    endpoint_env(server)
+    record = {"input_id": "a", "code": "+x", "output": "c", "is_like": 0}
+    record["params"] = {"check": {"top_k": 3, "temperature": 0}}
+    dataset = write_jsonl("cases.jsonl", [record])
+    outcome = pytester.runpytest(f"--aicr-dataset={dataset}", "--aicr-model=m")
+    assert outcome.ret == 0, outcome.stdout.str()
+    (seen,) = server.seen
+    assert (seen.body["top_k"], seen.body["temperature"]) == (3, 0)
