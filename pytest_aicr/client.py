@@ -8,12 +8,15 @@ bounded timeout. HTTP failures become the error categories of DESIGN section 5.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from pytest_aicr.accounting import CallStats
 from pytest_aicr.breaker import BreakerSettings, CircuitBreaker
@@ -158,12 +161,15 @@ class ModelGateway:
 
         client = self._openai().with_options(api_key=key.secret)
         params = dict(params)
-        extra_body = params.pop("extra_body", None)
+        extra_body = dict(params.pop("extra_body", None) or {})
+        # the SDK refuses names it does not know (top_k): they go in the body as is
+        for name in set(params) - _sdk_params():
+            extra_body[name] = params.pop(name)
         try:
             raw = client.chat.completions.with_raw_response.create(
                 model=request.model,
                 messages=list(request.messages),  # type: ignore[arg-type]
-                extra_body=extra_body,
+                extra_body=extra_body or None,
                 **params,
             )
         except openai.APITimeoutError:
@@ -192,6 +198,14 @@ class ModelGateway:
         return shorten(text, _MESSAGE_LENGTH)
 
 
+@functools.cache
+def _sdk_params() -> frozenset[str]:
+    """The request fields the SDK's ``create`` takes as keyword arguments."""
+    from openai.resources.chat.completions import Completions
+
+    return frozenset(inspect.signature(Completions.create).parameters)
+
+
 def _make_client(settings: EndpointSettings) -> openai.OpenAI:
     import openai
 
@@ -199,8 +213,12 @@ def _make_client(settings: EndpointSettings) -> openai.OpenAI:
         raise ConfigError(
             "no endpoint: set --aicr-base-url, AICR_BASE_URL or OPENAI_BASE_URL"
         )
+    # a query on the base URL (Azure's api-version) belongs on every request, not
+    # in the middle of the path the SDK appends to
+    base, _, query = settings.base_url.partition("?")
     return openai.OpenAI(
-        base_url=settings.base_url,
+        base_url=base,
+        default_query=dict(parse_qsl(query.partition("#")[0], keep_blank_values=True)),
         api_key="unset",
         max_retries=0,
         timeout=settings.timeout,

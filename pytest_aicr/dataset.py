@@ -30,6 +30,18 @@ COMMENT_PREFIX = "output."
 """Row-form columns named ``output.<name>`` hold metadata of that row's comment."""
 _NEW_PATH = re.compile(r"^\+\+\+ (?:b/)?(\S+)", re.MULTILINE)
 _KNOWN_FIELDS = frozenset(FIELD_NAMES)
+RESERVED_PARAMS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "extra_headers",
+        "extra_query",
+        "timeout",
+    }
+)
+"""Request fields the client sets itself; a ``params`` entry may not name them."""
 _SAMPLE_SETTINGS = ("language", "file", "models", "params", "priority")
 
 
@@ -335,6 +347,18 @@ def _stage_mapping(row: RawRow, name: str, kind: type) -> dict[str, Any]:
     ):
         stages = ", ".join(STAGES)
         _fail(row, name, f"an object keyed by stage ({stages}), e.g. {example}", value)
+    if kind is dict:
+        for stage, params in value.items():
+            reserved = sorted(RESERVED_PARAMS & set(params))
+            if reserved:
+                _fail(
+                    row,
+                    name,
+                    f"request parameters for stage {stage!r} other than "
+                    f"{', '.join(sorted(RESERVED_PARAMS))}, which the run sets itself",
+                    value,
+                    f"remove {', '.join(reserved)} from `{name}`",
+                )
     if kind is dict and nested and not row.typed:
         return {stage: _typed_params(p) for stage, p in value.items()}
     return dict(value)

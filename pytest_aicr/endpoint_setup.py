@@ -15,7 +15,13 @@ from pytest_aicr.breaker import BreakerSettings
 from pytest_aicr.client import BUILTIN_MODEL, EndpointSettings
 from pytest_aicr.errors import ConfigError
 from pytest_aicr.keypool import Budget, Reservation, open_store, run_id
-from pytest_aicr.keys import KeySource, key_masks, keys_from_env
+from pytest_aicr.keys import (
+    KeySource,
+    check_keys,
+    key_masks,
+    keys_from_env,
+    keys_variable,
+)
 from pytest_aicr.options import Settings
 from pytest_aicr.retry import RetrySettings
 from pytest_aicr.scrubbing import guard_logging, protect, scrub, url_secrets
@@ -54,7 +60,9 @@ def check_endpoint(settings: Settings, remote: list[str]) -> None:
             "AICR_BASE_URL or OPENAI_BASE_URL (model builtin:rules runs offline)"
         )
     check_base_url(settings.base_url)
-    if settings.cache != "ro" and not keys_from_env(settings.keys_env):
+    keys = keys_from_env(settings.keys_env)
+    check_keys(keys, keys_variable(settings.keys_env))
+    if settings.cache != "ro" and not keys:
         where = settings.keys_env or "AICR_API_KEYS"
         raise ConfigError(
             f"model {remote[0]!r} needs an API key: set {where} (comma-separated "

@@ -29,6 +29,8 @@ log = logging.getLogger("pytest_aicr")
 DEFAULT_MARGIN = 0.05
 STATE_TTL = 24 * 3600.0
 LOCK_TIMEOUT = 10.0
+MAX_REST = 3600.0
+"""The longest a key rests after a 429, whatever the server asked or a store holds."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from pytest_aicr.errors import NoKey
+from pytest_aicr.errors import ConfigError, NoKey
 
 _LONG_KEY = 16
 
@@ -53,6 +53,36 @@ def keys_from_env(env_name: str | None) -> list[ApiKey]:
         raw = os.environ.get("OPENAI_API_KEY", "")
     parts = [part.strip() for part in raw.split(",")]
     return [ApiKey(secret, i) for i, secret in enumerate(p for p in parts if p)]
+
+
+def keys_variable(env_name: str | None) -> str:
+    """The environment variable the run's keys come from."""
+    name = env_name or "AICR_API_KEYS"
+    return name if os.environ.get(name, "").strip() else "OPENAI_API_KEY"
+
+
+def check_keys(keys: Sequence[ApiKey], where: str) -> None:
+    """Refuse a key no HTTP header can carry, naming it without its text.
+
+    A key is printable ASCII without spaces, quotes or backslashes; anything else
+    would leak through the HTTP client's errors or fail in every request.
+    """
+    for key in keys:
+        bad = next((i for i, c in enumerate(key.secret) if not _key_char(c)), None)
+        if bad is None:
+            continue
+        last4 = key.secret[-4:]
+        shown = f" ({key.label})" if all(map(_key_char, last4)) else ""
+        raise ConfigError(
+            f"API key {key.index + 1} in {where}{shown} holds character "
+            f"U+{ord(key.secret[bad]):04X} at position {bad + 1}: a key must be "
+            "printable ASCII without spaces, quotes or backslashes; fix the key "
+            f"in {where}"
+        )
+
+
+def _key_char(char: str) -> bool:
+    return "!" <= char <= "~" and char not in "\"'\\"
 
 
 def key_masks(keys: Sequence[ApiKey]) -> dict[str, str]:

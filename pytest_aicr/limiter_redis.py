@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytest_aicr.errors import ConfigError, ConnectionFailed
-from pytest_aicr.keypool import LOCK_TIMEOUT, STATE_TTL, Budget
+from pytest_aicr.keypool import LOCK_TIMEOUT, MAX_REST, STATE_TTL, Budget
 from pytest_aicr.scrubbing import scrub
 
 _PREFIX = "aicr:keypool:"
 
 # ARGV: limit, span, now (empty: the server's clock), then those of each script.
-_COMMON = """
+_COMMON = f"""
+local max_rest = {MAX_REST!r}
 local limit = tonumber(ARGV[1])
 local span = tonumber(ARGV[2])
 local now
@@ -38,6 +39,7 @@ local function readiness(list, cool)
   trim(list)
   local ready = now
   local until_ = tonumber(redis.call('HGET', cool, 'until') or '0')
+  if until_ > now + max_rest then until_ = now + max_rest end
   if until_ > ready then ready = until_ end
   local uses = redis.call('LLEN', list)
   if uses >= limit then
@@ -85,8 +87,10 @@ if not seconds then
   local base = math.max(ready - now, span / limit)
   seconds = math.min(span, base * 2 ^ (strikes - 1))
 end
-local until_ = math.max(tonumber(redis.call('HGET', KEYS[2], 'until') or '0'),
-                        now + seconds)
+seconds = math.min(seconds, max_rest)
+local until_ = math.min(math.max(
+  tonumber(redis.call('HGET', KEYS[2], 'until') or '0'), now + seconds),
+  now + max_rest)
 redis.call('HSET', KEYS[2], 'until', string.format('%.6f', until_),
            'strikes', strikes, 'last_hit', string.format('%.6f', now))
 redis.call('PEXPIRE', KEYS[2], math.ceil((until_ - now + 2 * span) * 1000))

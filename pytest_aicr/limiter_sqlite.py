@@ -24,7 +24,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from pytest_aicr.errors import ConfigError, KeyStoreFailed
-from pytest_aicr.keypool import LOCK_TIMEOUT, STATE_TTL, Budget
+from pytest_aicr.keypool import LOCK_TIMEOUT, MAX_REST, STATE_TTL, Budget
 
 log = logging.getLogger("pytest_aicr")
 _TABLES = ("slot", "cool", "removed")
@@ -126,7 +126,8 @@ class SqliteReservation:
                 ready, _, _ = self._readiness(db, digest, now)
                 base = max(ready - now, span / self.budget.limit)
                 seconds = min(span, base * 2 ** (strikes - 1))
-            until = max(until, now + seconds)
+            seconds = min(seconds, MAX_REST)
+            until = min(max(until, now + seconds), now + MAX_REST)
             db.execute(
                 "INSERT OR REPLACE INTO cool (digest, until, strikes, last_hit) "
                 "VALUES (?, ?, ?, ?)",
@@ -165,7 +166,8 @@ class SqliteReservation:
         cooled = db.execute(
             "SELECT until FROM cool WHERE digest = ?", (digest,)
         ).fetchone()
-        ready = max(now, cooled[0] if cooled else now)
+        # a rest stored by an older version may lie years ahead
+        ready = max(now, min(cooled[0], now + MAX_REST) if cooled else now)
         limit = self.budget.limit
         if len(times) >= limit:
             ready = max(ready, times[-limit] + self.budget.span)

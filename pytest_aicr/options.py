@@ -175,6 +175,12 @@ OPTIONS: dict[str, tuple[str, Any, bool]] = {
 
 _CONFIG_ONLY = {"variants", "fields", "labels", "prices"}
 
+# upper bounds: a larger value is a typo, and would overflow the clock or a thread pool
+HOUR = 3600.0
+DAY = 24 * HOUR
+MANY = 1e9
+MAX_CONCURRENCY = 1024
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -252,34 +258,40 @@ def read_settings(config: pytest.Config) -> Settings | None:
         or os.environ.get("AICR_BASE_URL")
         or os.environ.get("OPENAI_BASE_URL"),
         keys_env=raw["keys-env"],
-        timeout=_number(raw["timeout"], "timeout", 120.0, low=0.1),
-        rate_limit=_optional_int(raw["rate-limit"], "rate-limit") or 3,
-        rate_window=_number(raw["rate-window"], "rate-window", 60.0, low=0.01),
+        timeout=_number(raw["timeout"], "timeout", 120.0, low=0.1, high=DAY),
+        rate_limit=_optional_int(raw["rate-limit"], "rate-limit", MANY) or 3,
+        rate_window=_number(
+            raw["rate-window"], "rate-window", 60.0, low=0.01, high=DAY
+        ),
         limiter=raw["limiter"],
-        concurrency=_optional_int(raw["concurrency"], "concurrency"),
+        concurrency=_optional_int(raw["concurrency"], "concurrency", MAX_CONCURRENCY),
         similarity=_number(raw["similarity"], "similarity", 0.6, low=-1.0, high=1.0),
         ro_scope=_choice(raw["ro-scope"], "ro-scope", ("sample", "comment")),
         minimums=list(raw["min"] or []),
-        max_errors=int(_number(raw["max-errors"], "max-errors", 0, low=0)),
-        pos_neg_ratio=_optional_number(raw["pos-neg-ratio"], "pos-neg-ratio"),
-        limit=_optional_int(raw["limit"], "limit"),
-        seed=int(_number(raw["seed"], "seed", 0)),
+        max_errors=int(_number(raw["max-errors"], "max-errors", 0, low=0, high=MANY)),
+        pos_neg_ratio=_optional_number(raw["pos-neg-ratio"], "pos-neg-ratio", MANY),
+        limit=_optional_int(raw["limit"], "limit", MANY),
+        seed=int(_number(raw["seed"], "seed", 0, low=-(2**63), high=2**63)),
         results=_path(base, raw["results"]) if raw["results"] else None,
         shard=_shard(raw["shard"]),
         run_id=raw["run-id"],
         cache=_choice(raw["cache"], "cache", ("rw", "ro", "off", "refresh")),
         cache_dir=_path(base, raw["cache-dir"]) if raw["cache-dir"] else None,
-        retry_attempts=int(_number(raw["retry-attempts"], "retry-attempts", 6, low=1)),
-        retry_max_time=_number(raw["retry-max-time"], "retry-max-time", 600, low=0),
-        retry_base=_number(raw["retry-base"], "retry-base", 1.0, low=0),
+        retry_attempts=int(
+            _number(raw["retry-attempts"], "retry-attempts", 6, low=1, high=1000)
+        ),
+        retry_max_time=_number(
+            raw["retry-max-time"], "retry-max-time", 600, low=0, high=DAY
+        ),
+        retry_base=_number(raw["retry-base"], "retry-base", 1.0, low=0, high=HOUR),
         breaker_threshold=int(
-            _number(raw["breaker-threshold"], "breaker-threshold", 5, low=1)
+            _number(raw["breaker-threshold"], "breaker-threshold", 5, low=1, high=MANY)
         ),
         breaker_cooldown=_number(
-            raw["breaker-cooldown"], "breaker-cooldown", 30, low=0
+            raw["breaker-cooldown"], "breaker-cooldown", 30, low=0, high=DAY
         ),
         breaker_patience=_number(
-            raw["breaker-patience"], "breaker-patience", 600, low=0
+            raw["breaker-patience"], "breaker-patience", 600, low=0, high=DAY
         ),
         variants=_config_list(yaml_config, "variants"),
         fields=_config_mapping(yaml_config, "fields"),
@@ -372,26 +384,29 @@ def _number(
     if not math.isfinite(number):
         raise ConfigError(f"--aicr-{name}: {value!r} is not a finite number")
     if (low is not None and number < low) or (high is not None and number > high):
-        bounds = (
-            f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
-        )
+        if high is None:
+            bounds = f"at least {low:g}"
+        elif low is None:
+            bounds = f"at most {high:g}"
+        else:
+            bounds = f"between {low:g} and {high:g}"
         raise ConfigError(f"--aicr-{name}: {value!r} must be {bounds}")
     return number
 
 
-def _optional_number(value: Any, name: str) -> float | None:
+def _optional_number(value: Any, name: str, high: float) -> float | None:
     if value is None:
         return None
-    number = _number(value, name, 0.0)
+    number = _number(value, name, 0.0, high=high)
     if number <= 0:
         raise ConfigError(f"--aicr-{name}: {value!r} must be greater than 0")
     return number
 
 
-def _optional_int(value: Any, name: str) -> int | None:
+def _optional_int(value: Any, name: str, high: float) -> int | None:
     if value is None:
         return None
-    number = _number(value, name, 0.0, low=1)
+    number = _number(value, name, 0.0, low=1, high=high)
     if number != int(number):
         raise ConfigError(f"--aicr-{name}: {value!r} must be a whole number")
     return int(number)

@@ -4,9 +4,11 @@ Timeouts, connection resets and the statuses 408, 429, 500, 502, 503 and 504 are
 transient: the call is tried again after an exponential backoff with jitter, or
 after what ``retry-after-ms`` / ``Retry-After`` (seconds or an HTTP date) asks,
 within a bounded number of attempts and a bounded total time per call. A 429 also
-rests that key in the key source. A 401/403 takes the key out and the same call
-moves to another key at once. A 200 whose body is no completion (a proxy's HTML
-page, junk) is tried once more after the first backoff, then ends as
+rests that key in the key source, never longer than the call's time limit or
+:data:`~pytest_aicr.keypool.MAX_REST`; a 429 asking for a wait longer than the
+time the call has left ends the call at once. A 401/403 takes the key out and the
+same call moves to another key at once. A 200 whose body is no completion (a
+proxy's HTML page, junk) is tried once more after the first backoff, then ends as
 ``bad_output``: it is not counted by the circuit breaker, so a junk endpoint
 cannot hold items for the breaker's pauses. Every other answer is final. Attempts
 spent while the circuit breaker was pausing the endpoint are not charged to the
@@ -38,6 +40,7 @@ from pytest_aicr.errors import (
     StageError,
     UnreadableBody,
 )
+from pytest_aicr.keypool import MAX_REST
 from pytest_aicr.keys import ApiKey, KeySource
 
 log = logging.getLogger("pytest_aicr")
@@ -182,7 +185,9 @@ class RetryPolicy:
             self._keys.remove(key)
         elif isinstance(error, RateLimited):
             log.info("key %s rate limited; resting it (%s)", key.label, _asked(error))
-            self._keys.cool_down(key, error.retry_after)
+            asked = error.retry_after
+            rest = None if asked is None else min(asked, self.settings.max_time)
+            self._keys.cool_down(key, None if rest is None else min(rest, MAX_REST))
         if is_transient(error) and not isinstance(error, RateLimited):
             self._breaker.failure(kind if error.status is None else f"HTTP {kind}")
         else:
@@ -215,7 +220,19 @@ class _Budget:
         if isinstance(error, UnreadableBody):
             self._unreadable += 1
             return self._unreadable <= UNREADABLE_RETRIES
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            left = self._policy.settings.max_time - self._elapsed()
+            if error.retry_after > left:
+                error.message = (
+                    f"rate limited: the server asked to wait "
+                    f"{error.retry_after:.0f} s, more than the {max(left, 0):.0f} s "
+                    "left to this call (--aicr-retry-max-time)"
+                )
+                return False
         return error is not None and is_transient(error)
+
+    def _elapsed(self) -> float:
+        return self._policy._clock() - self._started - self.key_wait
 
     def _tries(self, state: tenacity.RetryCallState) -> int:
         breaker = self._policy._breaker
@@ -243,8 +260,7 @@ class _Budget:
         settings = self._policy.settings
         if self._tries(state) >= settings.attempts:
             return True
-        elapsed = self._policy._clock() - self._started - self.key_wait
-        return elapsed + state.upcoming_sleep > settings.max_time
+        return self._elapsed() + state.upcoming_sleep > settings.max_time
 
 
 def _log_retry(state: tenacity.RetryCallState) -> None:

@@ -63,9 +63,9 @@ def url_secrets(url: str | None) -> dict[str, str]:
     """The secrets a URL carries, as written and decoded, each with its mask."""
     if not url:
         return {}
-    parts = urlsplit(url)
+    netloc, query = _netloc_and_query(url)
     found: dict[str, str] = {}
-    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    userinfo = netloc.rpartition("@")[0] if "@" in netloc else ""
     if userinfo:
         user, _, password = userinfo.partition(":")
         decoded = f"{unquote(user)}:{unquote(password)}"
@@ -75,10 +75,21 @@ def url_secrets(url: str | None) -> dict[str, str]:
         for secret in {password or user, unquote(password or user)}:
             if len(secret) >= _SHORTEST_URL_SECRET:
                 found[secret] = label
-    for name, value in parse_qsl(parts.query):
+    for name, value in parse_qsl(query):
         if _SECRET_QUERY_NAME.search(name) and len(value) >= _SHORTEST_URL_SECRET:
             found[value] = mask(value)
     return found
+
+
+def _netloc_and_query(url: str) -> tuple[str, str]:
+    """The URL's authority and query, cut by hand when it does not parse."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        rest = url.partition("//")[2] if "//" in url else url
+        netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+        return netloc, url.partition("?")[2].partition("#")[0]
+    return parts.netloc, parts.query
 
 
 def scrub(text: str) -> str:

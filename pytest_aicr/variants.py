@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_aicr.dataset import RESERVED_PARAMS
 from pytest_aicr.errors import ConfigError
 from pytest_aicr.prompts import load_template, resolve_prompt
 
@@ -115,6 +116,14 @@ def variants_from_config(
         params = entry.get("params") or {}
         if not isinstance(params, Mapping):
             raise ConfigError(f"{where}: `params` must map stage to parameters")
+        for stage, stage_params in params.items():
+            named = stage_params if isinstance(stage_params, Mapping) else {}
+            reserved = sorted(RESERVED_PARAMS & set(named))
+            if reserved:
+                raise ConfigError(
+                    f"{where}: params.{stage} sets {', '.join(reserved)}, which the "
+                    "run sets itself; remove it from the config"
+                )
         name = str(entry.get("name") or variant_name(strategy, models))
         variants.append(Variant(name, strategy, models, prompts, dict(params)))
     names = [variant.name for variant in variants]

@@ -2,8 +2,9 @@
 
 A *script* maps each request to a :class:`Reply`: status, content, headers, delay,
 extra message fields (``tool_calls``, ``refusal``), or a raw body of text or bytes.
-Every request is recorded (model, messages, the key's last 4 characters, time), and
-the server can count requests a key sent over a per-window budget. A reply with
+Every request is recorded (model, messages, the key's last 4 characters, time,
+path with query), and the server can count requests a key sent over a per-window
+budget. A reply with
 ``echo_key`` repeats the request's ``Authorization`` header in its error body and
 in a header, as some gateways do.
 """
@@ -48,6 +49,7 @@ class Seen:
     key: str
     at: float
     body: dict[str, Any]
+    path: str = ""
 
     @property
     def prompt(self) -> str:
@@ -123,6 +125,7 @@ class FakeServer:
                     key=key[-4:],
                     at=time.monotonic(),
                     body=body,
+                    path=self.path,
                 )
                 server._record(seen)
                 reply = server.script(seen)

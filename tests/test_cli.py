@@ -214,3 +214,20 @@ def test_convert_refuses_to_replace_a_fifo(
 
     assert "is not a regular file" in capsys.readouterr().err
     assert target.is_fifo()
+
+
+def test_validate_refuses_params_that_set_what_the_run_sets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "cases.jsonl"
+    record = {"input_id": "a", "code": "+x", "output": "c", "is_like": 0}
+    bad = {
+        **record,
+        "input_id": "b",
+        "params": {"check": {"model": "o", "messages": []}},
+    }
+    data.write_text(json.dumps(record) + "\n" + json.dumps(bad) + "\n")
+    assert cli.main(["validate", str(data)]) == cli.USAGE_ERROR
+    err = capsys.readouterr().err
+    assert f"{data}:2: field `params`" in err
+    assert "remove messages, model from `params`" in err

@@ -209,3 +209,30 @@ def test_results_file_shape(
     assert match["similarity"] == pytest.approx(1.0, abs=1e-3)
     assert [p["comment"] for p in by_id["P1"]["predicted"]] == [HELPFUL_A, JUNK]
     assert Path(data["run"]["config"]["datasets"][0]) == dataset
+
+
+def test_a_query_on_the_base_url_goes_on_every_request(
+    pytester: pytest.Pytester,
+    fake_server,
+    endpoint_env,
+    write_jsonl,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = fake_server(scripted)
+    endpoint_env(server)
+    secret = "CANARY-QUERY-KEY-93d2b650"
+    query = f"api-version=2024-01-01&api-key={secret}"
+    monkeypatch.setenv("AICR_BASE_URL", f"{server.url}?{query}")
+    dataset = write_jsonl("cases.jsonl", SAMPLES)
+    results = pytester.path / "results.json"
+    outcome = pytester.runpytest(
+        f"--aicr-dataset={dataset}",
+        "--aicr-model=m",
+        "--aicr-max-errors=3",
+        f"--aicr-results={results}",
+    )
+    assert outcome.ret == 0, outcome.stdout.str()
+    assert server.seen
+    assert {seen.path for seen in server.seen} == {f"/v1/chat/completions?{query}"}
+    assert secret not in results.read_text(encoding="utf-8")
+    assert secret not in outcome.stdout.str()

@@ -12,6 +12,7 @@ import pytest
 
 from pytest_aicr.errors import ConfigError, ConnectionFailed, NoKey
 from pytest_aicr.keypool import (
+    MAX_REST,
     Budget,
     KeyPool,
     Reservation,
@@ -136,6 +137,27 @@ def test_cool_down_after_429_rests_the_key_for_every_process(
     clock.now += 100.0
     assert store.cool_down(digests[0], 2.0) == 2.0
     assert other_process.reserve(digests) == (0, pytest.approx(2.0))
+
+
+def test_no_rest_outlasts_the_cap_even_one_stored_by_an_older_version(
+    make_store: StoreFactory,
+) -> None:
+    clock = Clock()
+    store = make_store(Budget(limit=3, window=10.0), clock)
+    digest = KEYS[0].digest
+    assert store.cool_down(digest, 99_999_999.0) == MAX_REST
+    assert store.reserve([digest]) == (0, pytest.approx(MAX_REST))
+    # a rest written years ahead, as older versions stored a huge Retry-After
+    if isinstance(store, SqliteReservation):
+        with store._transaction() as db:
+            db.execute("UPDATE cool SET until = ?", (clock.now + 1e8,))
+    else:
+        assert isinstance(store, RedisReservation)
+        store._client.hset(f"aicr:keypool:cool:{digest}", "until", clock.now + 1e8)
+    clock.now += 1.0
+    reserved = store.reserve([digest])
+    assert reserved is not None
+    assert reserved[1] <= MAX_REST
 
 
 def test_cooled_key_is_skipped_while_another_can_serve(

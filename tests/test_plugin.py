@@ -173,7 +173,7 @@ def test_gate_on_undefined_metric_fails(pytester: pytest.Pytester, write_jsonl) 
             ["--aicr-ro-scope=all"],
             "*--aicr-ro-scope: 'all' is not one of sample, comment*",
         ),
-        (["--aicr-limit=0"], "*--aicr-limit: '0' must be at least 1*"),
+        (["--aicr-limit=0"], "*--aicr-limit: '0' must be between 1 and 1e+09*"),
     ],
 )
 def test_usage_errors_exit_4_without_traceback(
@@ -336,3 +336,33 @@ def test_dataset_named_in_the_config_turns_the_plugin_on(
     pytester.path.joinpath("run.yaml").write_text(f"dataset: {dataset.name}\n")
     result = pytester.runpytest("--aicr-config=run.yaml", "-p", "no:xdist")
     result.assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize(
+    ("option", "bound"),
+    [
+        ("timeout", "between 0.1 and 86400"),
+        ("rate-window", "between 0.01 and 86400"),
+        ("rate-limit", "between 1 and 1e+09"),
+        ("concurrency", "between 1 and 1024"),
+        ("max-errors", "between 0 and 1e+09"),
+        ("pos-neg-ratio", "at most 1e+09"),
+        ("limit", "between 1 and 1e+09"),
+        ("seed", "between -9.22337e+18 and 9.22337e+18"),
+        ("retry-attempts", "between 1 and 1000"),
+        ("retry-max-time", "between 0 and 86400"),
+        ("retry-base", "between 0 and 3600"),
+        ("breaker-threshold", "between 1 and 1e+09"),
+        ("breaker-cooldown", "between 0 and 86400"),
+        ("breaker-patience", "between 0 and 86400"),
+    ],
+)
+def test_a_huge_finite_number_is_refused_naming_the_bound(
+    pytester: pytest.Pytester, dataset: Path, option: str, bound: str
+) -> None:
+    result = pytester.runpytest(
+        f"--aicr-dataset={dataset}", "-p", "no:xdist", f"--aicr-{option}=1e308"
+    )
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: --aicr-{option}: '1e308' must be {bound}"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()

@@ -291,6 +291,25 @@ def test_429_rests_the_key_for_as_long_as_asked(gateway) -> None:
     assert clock.sleeps[0] < 12.0
 
 
+@pytest.mark.parametrize(
+    "headers", [{"Retry-After": "99999999"}, {"retry-after-ms": "99999999000"}]
+)
+def test_a_429_asking_more_than_the_time_left_ends_the_call_at_once(
+    gateway, headers: dict[str, str]
+) -> None:
+    gw, server, clock, source = gateway(
+        lambda seen: Reply(status=429, headers=headers),
+        retry=RetrySettings(attempts=6, max_time=10),
+    )
+    with pytest.raises(StageError) as caught:
+        gw.complete(request())
+    assert caught.value.category == "rate_limited"
+    assert "asked to wait 99999999 s" in caught.value.one_line()
+    assert len(server.seen) == 1
+    assert clock.sleeps == []
+    assert source.cooled == [(KEYS[0].label, 10.0)]
+
+
 def test_429_without_retry_after_lets_the_key_source_decide(gateway) -> None:
     gw, _, _, source = gateway(then_ok(Reply(status=429)))
     gw.complete(request())

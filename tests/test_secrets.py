@@ -286,6 +286,13 @@ def test_url_secrets_are_the_credentials_and_key_like_query_values() -> None:
     assert url_secrets("http://127.0.0.1:8000/v1") == {}
 
 
+@pytest.mark.parametrize("host", ["[::1", "[::1]:port", "[not-an-ip]"])
+def test_url_secrets_of_a_url_that_does_not_parse(host: str) -> None:
+    found = url_secrets(f"http://aicr:{URL_SECRET}@{host}/v1?api-key=query-secret-1234")
+    assert found[URL_SECRET] == found[BASIC] == "...b650"
+    assert found["query-secret-1234"] == "...1234"
+
+
 def test_a_stage_error_is_stored_and_shown_scrubbed(known_key: str) -> None:
     error = BadRequest(f"gateway said: bad key {known_key}", stage="check", status=400)
     assert error.as_record()["message"] == "gateway said: bad key ...ok01"
@@ -368,3 +375,64 @@ def test_an_unusable_base_url_is_a_usage_error_that_masks_its_credentials(
         ]
     )
     assert "Traceback" not in outcome.stderr.str() + outcome.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        ("sk-CANARY-7d1e\n9c3b5a0f2e64-nl01", "(...nl01) holds character U+000A at "),
+        ("sk-CANARY-7d1e\t9c3b5a0f2e64-tb02", "(...tb02) holds character U+0009 at "),
+        ("sk-CANARY-7d1e 9c3b5a0f2e64-sp03", "(...sp03) holds character U+0020 at "),
+        ('sk-CANARY-7d1e9c3b5a0f2e64-q"04', "holds character U+0022 at position 29"),
+        ("sk-CANARY-7d1e9c3b5a0f2e64-bs0\\", "holds character U+005C at position 31"),
+        ("sk-CANARY-7d1e9c3b5a0f2e64-acc\u00e9", "holds character U+00E9 at "),
+    ],
+)
+def test_a_key_no_header_can_carry_is_a_usage_error_naming_it_masked(
+    pytester: pytest.Pytester,
+    fake_server,
+    write_jsonl,
+    monkeypatch: pytest.MonkeyPatch,
+    bad: str,
+    shown: str,
+) -> None:
+    server = fake_server(lambda seen: Reply(status=401, echo_key=True))
+    monkeypatch.setenv("AICR_BASE_URL", server.url)
+    monkeypatch.setenv("AICR_API_KEYS", f"{KEY_OK},{bad}\r\n")
+    dataset = write_jsonl("cases.jsonl", SAMPLES[:2])
+
+    outcome = pytester.runpytest_subprocess(
+        f"--aicr-dataset={dataset}", "--aicr-model=m", *all_outputs(pytester.path)
+    )
+
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    assert not server.seen
+    found = leaks([bad, KEY_OK], pytester.path, outcome)
+    assert not found, "\n".join(found)
+    outcome.stderr.fnmatch_lines([f"ERROR: API key 2 in AICR_API_KEYS *{shown}*"])
+    if '"' in bad or "\\" in bad:
+        assert bad[-4:] not in outcome.stderr.str()
+    assert "Traceback" not in outcome.stderr.str() + outcome.stdout.str()
+
+
+def test_a_malformed_ipv6_base_url_is_a_usage_error(
+    pytester: pytest.Pytester, write_jsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AICR_BASE_URL", f"http://aicr:{URL_SECRET}@[::1/v1")
+    monkeypatch.setenv("AICR_API_KEYS", KEY_OK)
+    dataset = write_jsonl("cases.jsonl", SAMPLES[:1])
+
+    outcome = pytester.runpytest_subprocess(
+        f"--aicr-dataset={dataset}", "--aicr-model=m"
+    )
+
+    found = leaks([URL_SECRET, BASIC, KEY_OK], pytester.path, outcome)
+    assert not found, "\n".join(found)
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    outcome.stderr.fnmatch_lines(
+        [
+            "ERROR: endpoint http://...b650@[[]::1/v1 is not a usable URL "
+            "(Invalid IPv6 URL)*"
+        ]
+    )
+    assert "INTERNALERROR" not in outcome.stderr.str() + outcome.stdout.str()
