@@ -8,7 +8,9 @@ a place unwritable, and runs again.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -258,18 +260,19 @@ time.sleep(60)
 
 
 FULL_DISK = '''
-"""Every temporary file made under ./full is opened on /dev/full: writes fail ENOSPC."""
+"""Every temporary file made under ./full is opened on ./full-device: ENOSPC."""
 import os
 import tempfile
 from pathlib import Path
 
 FULL = (Path(__file__).parent / "full").resolve()
+DEVICE = str(Path(__file__).parent / "full-device")
 REAL_MKSTEMP = tempfile.mkstemp
 
 
 def on_full_disk(*args, dir=None, **kwargs):
     if dir is not None and Path(dir).resolve().is_relative_to(FULL):
-        return os.open("/dev/full", os.O_WRONLY), str(Path(dir) / ".never-written")
+        return os.open(DEVICE, os.O_WRONLY), str(Path(dir) / ".never-written")
     return REAL_MKSTEMP(*args, dir=dir, **kwargs)
 
 
@@ -282,12 +285,26 @@ def pytest_unconfigure(config):
 '''
 
 
+def full_device(path: Path) -> Path:
+    """A private node of the kernel's full device (1, 7): every write fails ENOSPC.
+
+    The tests never touch /dev itself; making a node needs root, as here and in CI.
+    """
+    if not path.exists():
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+        except PermissionError:
+            pytest.skip("making a device node needs root")
+    return path
+
+
 def full_disk_run(
     pytester: pytest.Pytester, *, results: Path, cache: Path, xlsx: Path, html: Path
 ) -> pytest.RunResult:
     """A check-strategy run whose outputs go where the test says."""
     pytester.makeconftest(FULL_DISK)
     (pytester.path / "full").mkdir()
+    full_device(pytester.path / "full-device")
     return pytester.runpytest(
         f"--aicr-dataset={pytester.path / 'cases.jsonl'}",
         "--aicr-model=m",
@@ -309,7 +326,7 @@ def test_a_full_disk_under_the_workbook_and_report_keeps_the_results(
     write_jsonl("cases.jsonl", SAMPLES)
     # the workbook is renamed into place; pytest-html writes its report directly
     xlsx, html = pytester.path / "full" / "out.xlsx", pytester.path / "report.html"
-    html.symlink_to("/dev/full")
+    html.symlink_to(full_device(pytester.path / "full-device"))
     results = pytester.path / "results.json"
     outcome = full_disk_run(
         pytester, results=results, cache=pytester.path / "cache", xlsx=xlsx, html=html
