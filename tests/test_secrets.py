@@ -353,10 +353,30 @@ def test_scrub_stays_linear_on_long_dotted_text() -> None:
     assert time.perf_counter() - started < 1.0
 
 
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (
+            "127.0.0.1:port/v1",
+            "ERROR: endpoint http://...b650@127.0.0.1:port/v1 is not a usable URL "
+            "(Port could not be cast to integer value as 'port'); fix --aicr-base-url, "
+            "AICR_BASE_URL or OPENAI_BASE_URL",
+        ),
+        (
+            "[::1/v1",
+            "ERROR: endpoint http://...b650@[[]::1/v1 is not a usable URL "
+            "(Invalid IPv6 URL)*",
+        ),
+    ],
+)
 def test_an_unusable_base_url_is_a_usage_error_that_masks_its_credentials(
-    pytester: pytest.Pytester, write_jsonl, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    write_jsonl,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    message: str,
 ) -> None:
-    monkeypatch.setenv("AICR_BASE_URL", f"http://aicr:{URL_SECRET}@127.0.0.1:port/v1")
+    monkeypatch.setenv("AICR_BASE_URL", f"http://aicr:{URL_SECRET}@{where}")
     monkeypatch.setenv("AICR_API_KEYS", KEY_OK)
     dataset = write_jsonl("cases.jsonl", SAMPLES[:1])
 
@@ -367,14 +387,10 @@ def test_an_unusable_base_url_is_a_usage_error_that_masks_its_credentials(
     found = leaks([URL_SECRET, BASIC, KEY_OK], pytester.path, outcome)
     assert not found, "\n".join(found)
     assert outcome.ret == pytest.ExitCode.USAGE_ERROR
-    outcome.stderr.fnmatch_lines(
-        [
-            "ERROR: endpoint http://...b650@127.0.0.1:port/v1 is not a usable URL "
-            "(Port could not be cast to integer value as 'port'); fix --aicr-base-url, "
-            "AICR_BASE_URL or OPENAI_BASE_URL"
-        ]
-    )
-    assert "Traceback" not in outcome.stderr.str() + outcome.stdout.str()
+    outcome.stderr.fnmatch_lines([message])
+    output = outcome.stderr.str() + outcome.stdout.str()
+    assert "Traceback" not in output
+    assert "INTERNALERROR" not in output
 
 
 @pytest.mark.parametrize(
@@ -413,26 +429,3 @@ def test_a_key_no_header_can_carry_is_a_usage_error_naming_it_masked(
     if '"' in bad or "\\" in bad:
         assert bad[-4:] not in outcome.stderr.str()
     assert "Traceback" not in outcome.stderr.str() + outcome.stdout.str()
-
-
-def test_a_malformed_ipv6_base_url_is_a_usage_error(
-    pytester: pytest.Pytester, write_jsonl, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AICR_BASE_URL", f"http://aicr:{URL_SECRET}@[::1/v1")
-    monkeypatch.setenv("AICR_API_KEYS", KEY_OK)
-    dataset = write_jsonl("cases.jsonl", SAMPLES[:1])
-
-    outcome = pytester.runpytest_subprocess(
-        f"--aicr-dataset={dataset}", "--aicr-model=m"
-    )
-
-    found = leaks([URL_SECRET, BASIC, KEY_OK], pytester.path, outcome)
-    assert not found, "\n".join(found)
-    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
-    outcome.stderr.fnmatch_lines(
-        [
-            "ERROR: endpoint http://...b650@[[]::1/v1 is not a usable URL "
-            "(Invalid IPv6 URL)*"
-        ]
-    )
-    assert "INTERNALERROR" not in outcome.stderr.str() + outcome.stdout.str()
