@@ -28,6 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.commands import pytest_command  # noqa: E402
 from tests.fakeserver import FakeServer, Script  # noqa: E402
 from tests.test_end_to_end import SAMPLES, scripted  # noqa: E402
 from tests.test_resilience import KEYS, STRATEGIES, Faulty  # noqa: E402
@@ -35,12 +36,7 @@ from tests.test_resume import HoldAfter  # noqa: E402
 
 
 def command(folder: Path, name: str, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
+    return pytest_command(
         f"--aicr-dataset={folder / 'cases.jsonl'}",
         "--aicr-model=m",
         *STRATEGIES,
@@ -53,7 +49,7 @@ def command(folder: Path, name: str, *extra: str) -> list[str]:
         "--aicr-rate-limit=10000",
         "--aicr-rate-window=1",
         *extra,
-    ]
+    )
 
 
 def environment(url: str) -> dict[str, str]:

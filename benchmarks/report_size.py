@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.browser import find_chromium, open_page  # noqa: E402
+from tests.commands import pytest_command  # noqa: E402
 
 MARK_LOAD = (
     "<script>addEventListener('load', () => {document.documentElement"
@@ -52,12 +53,7 @@ def run_report(work: Path, items: int) -> tuple[Path, float]:
     report = work / "report.html"
     started = time.perf_counter()
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
+        pytest_command(
             "-q",
             "-n",
             "2",
@@ -65,7 +61,7 @@ def run_report(work: Path, items: int) -> tuple[Path, float]:
             f"--aicr-dataset={dataset}",
             f"--html={report}",
             "--self-contained-html",
-        ],
+        ),
         cwd=work,
         check=True,
         capture_output=True,

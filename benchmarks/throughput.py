@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.commands import pytest_command  # noqa: E402
 from tests.fakeserver import FakeServer, Reply, Seen  # noqa: E402
 from tests.redisserver import RedisServer, find_redis_server  # noqa: E402
 
@@ -173,13 +174,8 @@ def run_way(
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(folder)]),
             **env_extra,
         }
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
+        command = pytest_command(
             "-q",
-            "-p",
-            "no:cacheprovider",
             f"--aicr-dataset={folder / 'cases.jsonl'}",
             "--aicr-model=m",
             f"--aicr-rate-limit={RATE}",
@@ -188,7 +184,7 @@ def run_way(
             f"--aicr-results={results}",
             f"--rootdir={work}",
             *extra,
-        ]
+        )
         started = time.monotonic()
         process = subprocess.Popen(
             command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

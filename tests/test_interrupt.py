@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.commands import pytest_command
 from tests.conftest import read_results
 from tests.fakeserver import Reply, Seen
 from tests.test_end_to_end import SAMPLES
@@ -117,19 +117,14 @@ def test_ctrl_c_keeps_finished_items_and_a_rerun_completes(
     dataset = write_jsonl("cases.jsonl", SAMPLES)
     results = pytester.path / "results.json"
     workbook = pytester.path / "results.xlsx"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
+    command = pytest_command(
         "-v",
-        "-p",
-        "no:cacheprovider",
         *mode,
         f"--aicr-dataset={dataset}",
         "--aicr-model=m",
         f"--aicr-results={results}",
         f"--aicr-xlsx={workbook}",
-    ]
+    )
 
     lines: list[str] = []
     first = pytester.popen(
@@ -246,19 +241,14 @@ def test_stopping_while_chains_embed_always_exits_2(
     for run in range(runs):
         results = pytester.path / f"results{run}.json"
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
+            pytest_command(
                 "-q",
-                "-p",
-                "no:cacheprovider",
                 *mode,
                 f"--aicr-dataset={dataset}",
                 "--aicr-model=m",
                 f"--aicr-results={results}",
                 f"--aicr-cache-dir={pytester.path / f'cache{run}'}",
-            ],
+            ),
             cwd=pytester.path,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+from tests.commands import pytest_command
 from tests.conftest import WIDE_BUDGET, read_results
 from tests.fakeserver import Reply, Seen
 from tests.test_end_to_end import EXPECTED, SAMPLES, scripted
@@ -58,12 +58,7 @@ def _wait_for_entries(cache: Path, count: int, timeout: float = 30) -> bool:
 
 
 def command(dataset: Path, results: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
+    return pytest_command(
         "-p",
         "no:xdist",
         f"--aicr-dataset={dataset}",
@@ -71,7 +66,7 @@ def command(dataset: Path, results: Path) -> list[str]:
         *STRATEGIES,
         "--aicr-max-errors=3",
         f"--aicr-results={results}",
-    ]
+    )
 
 
 def test_a_killed_run_resumes_without_repeating_answered_calls(
