@@ -38,6 +38,7 @@ class Embedder:
     def __init__(self, cache_size: int = _CACHE_SIZE) -> None:
         self._model: Any = None
         self._lock = threading.Lock()
+        self._shut = False
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = cache_size
 
@@ -70,10 +71,12 @@ class Embedder:
         Every later :meth:`embed` blocks for good, so no thread enters torch while
         the process exits. False when the embedding in progress did not end in time.
         """
-        shut = self._lock.acquire(timeout=timeout)
-        if not shut:
+        if self._shut:
+            return True
+        self._shut = self._lock.acquire(timeout=timeout)
+        if not self._shut:
             log.warning("an embedding still running after %.0f s at exit", timeout)
-        return shut
+        return self._shut
 
     def _remember(self, text: str, vector: Vectors) -> None:
         self._cache[text] = vector

@@ -86,7 +86,7 @@ class Evaluation:
         self.worker_calls: list[dict[str, Any]] = []
         self.calls_lost: list[str] = []
         self.summary: RunSummary | None = None
-        self._sigterm = TermAsInterrupt()
+        self._sigterm = TermAsInterrupt(before=self._embedder.shut)
 
     # planning
 

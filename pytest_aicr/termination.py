@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger("pytest_aicr")
@@ -19,8 +20,9 @@ log = logging.getLogger("pytest_aicr")
 class TermAsInterrupt:
     """Installs the SIGTERM handler for the run and puts the default back after."""
 
-    def __init__(self) -> None:
+    def __init__(self, before: Callable[[], object] = lambda: None) -> None:
         self._installed = False
+        self._before = before
 
     def install(self) -> None:
         """Take over SIGTERM if it is the default and this is the main thread."""
@@ -28,7 +30,7 @@ class TermAsInterrupt:
             return
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
             return
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, self._interrupt)
         self._installed = True
 
     def restore(self) -> None:
@@ -37,7 +39,8 @@ class TermAsInterrupt:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             self._installed = False
 
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    log.warning("SIGTERM received: stopping as after Ctrl-C")
-    raise KeyboardInterrupt
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
+        """Run ``before`` (the embedder's shut), then stop as Ctrl-C does."""
+        log.warning("SIGTERM received: stopping as after Ctrl-C")
+        self._before()
+        raise KeyboardInterrupt
